@@ -1,0 +1,66 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# arch.sh ARCH: the whole pipeline for one architecture: build the kernel and
+# the probe, build the guest programs, pack the initramfs, boot it, judge the
+# KTAP and check the ivshmem backing file on the host.
+#
+# Writes $OUT/result.json (ktap.py) and $OUT/barcheck.txt. Exit status 0 only
+# if everything passed.
+#
+# Environment: VMSYNC_TESTS (selftest filter passed to the kselftest
+# harness as "-t NAME" arguments, space separated), VMSYNC_REPORT=1 (also run
+# guest/report.c's readable report), plus those of boot.sh.
+
+. "$(dirname "$0")/lib.sh"
+arch=${1:?usage: arch.sh ARCH}
+arch_vars "$arch"
+mkdir -p "$OUT/guest"
+rm -f "$OUT/result.json" "$OUT/barcheck.txt"
+
+"$ROOT/scripts/build.sh" "$arch"
+
+stage "$arch: build selftests ($UCC -static)"
+st=$KSRC/tools/testing/selftests/vmsync
+run_logged "$OUT/guest/selftest.log" \
+	"$UCC" -static -O2 -Wall -o "$OUT/guest/vmsync_test" "$st/vmsync_test.c" ||
+	die "$arch: building vmsync_test failed"
+run_logged "$OUT/guest/report.log" \
+	"$UCC" -static -O2 -Wall -I"$KSRC/samples/rust" \
+	-o "$OUT/guest/vmsync_report" "$ROOT/guest/report.c" ||
+	die "$arch: building vmsync_report failed"
+
+ko=$BUILD/samples/rust/rust_vmsync_probe.ko
+[ -f "$ko" ] || die "$arch: $ko missing"
+
+plan=$OUT/plan
+targs=""
+for t in ${VMSYNC_TESTS:-}; do
+	targs="$targs -t $t"
+done
+{
+	echo "insmod probe_load /lib/modules/rust_vmsync_probe.ko"
+	[ "${VMSYNC_REPORT:-0}" = 1 ] && echo "run report /bin/vmsync_report"
+	echo "run vmsync_test /bin/vmsync_test$targs"
+	echo "rmmod probe_unload rust_vmsync_probe"
+} >"$plan"
+
+VMSYNC_PLAN=$plan VMSYNC_PAYLOAD="$ko /lib/modules/rust_vmsync_probe.ko 0644
+$OUT/guest/vmsync_test /bin/vmsync_test 0755
+$OUT/guest/vmsync_report /bin/vmsync_report 0755" \
+	"$ROOT/scripts/initramfs.sh" "$arch"
+
+boot=0
+"$ROOT/scripts/boot.sh" "$arch" || boot=$?
+
+ok=0
+python3 "$ROOT/scripts/ktap.py" --arch "$arch" "$OUT/console.log" \
+	--json "$OUT/result.json" || ok=1
+if [ "$boot" = 0 ]; then
+	python3 "$ROOT/scripts/barcheck.py" "$OUT/console.log" "$OUT/bar.bin" \
+		>"$OUT/barcheck.txt" || ok=1
+	cat "$OUT/barcheck.txt"
+else
+	echo "$arch: boot status $boot: host BAR check not run" >&2
+	ok=1
+fi
+exit $ok

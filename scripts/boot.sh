@@ -1,0 +1,77 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# boot.sh ARCH: boot $BUILD/$KIMAGE with $OUT/initramfs.cpio under QEMU
+# (TCG) and record the serial console in $OUT/console.log.
+#
+# An ivshmem-plain PCI device is always attached, backed by $OUT/bar.bin
+# (8 MiB, recreated before every boot with byte i = (i * 7 + 3) & 0xff and
+# left in place afterwards for host-side checks).
+#
+# Environment:
+#   VMSYNC_CMDLINE  extra kernel command line (e.g. "vmsync.timeout=60")
+#   VMSYNC_TIMEOUT  hard limit for the whole QEMU run in seconds (default 600)
+#   VMSYNC_VERBOSE  1: also copy the console to the terminal
+#
+# Exit status: 0 if QEMU exited by itself (guest powered off / reset),
+# 124 if it was killed at VMSYNC_TIMEOUT, else QEMU's own failure status.
+
+. "$(dirname "$0")/lib.sh"
+arch=${1:?usage: boot.sh ARCH}
+arch_vars "$arch"
+
+image=$BUILD/$KIMAGE
+cpio=$OUT/initramfs.cpio
+log=$OUT/console.log
+bar=$OUT/bar.bin
+limit=${VMSYNC_TIMEOUT:-600}
+[ -f "$image" ] || die "$arch: no kernel image $image (run build.sh $arch)"
+[ -f "$cpio" ] || die "$arch: no $cpio (run initramfs.sh $arch)"
+[[ $limit =~ ^[0-9]+$ ]] || die "VMSYNC_TIMEOUT must be a number of seconds"
+command -v "$QEMU" >/dev/null || die "$QEMU not installed"
+
+# The background pattern has period 256: write one period 32768 times.
+rm -f "$bar"
+python3 -c '
+import sys
+period = bytes((i * 7 + 3) & 0xff for i in range(256))
+sys.stdout.buffer.write(period * (8 * 1024 * 1024 // 256))
+' >"$bar"
+[ "$(stat -c %s "$bar")" = 8388608 ] || die "could not create $bar"
+
+append="console=ttyS0 panic=-1 oops=panic ${VMSYNC_CMDLINE:-}"
+case "$arch" in
+riscv64)
+	machine=(-M virt -smp 2 -m 1G -bios default) ;;
+x86_64|i386)
+	machine=(-M pc -cpu max -smp 2 -m 1G) ;;
+*)
+	die "boot.sh: no QEMU machine for $arch" ;;
+esac
+
+qemu=("$QEMU" "${machine[@]}" -accel tcg -nographic -no-reboot
+	-kernel "$image" -initrd "$cpio" -append "${append% }"
+	-object "memory-backend-file,id=vmsyncbar,mem-path=$bar,size=8M,share=on"
+	-device ivshmem-plain,memdev=vmsyncbar)
+
+stage "$arch: boot (QEMU TCG, limit ${limit}s, console: $log)"
+echo "${qemu[*]}" >"$OUT/qemu.cmd"
+status=0
+if [ "${VMSYNC_VERBOSE:-0}" = 1 ]; then
+	timeout -k 10 "$limit" "${qemu[@]}" </dev/null 2>&1 | tee "$log" ||
+		status=${PIPESTATUS[0]}
+else
+	timeout -k 10 "$limit" "${qemu[@]}" </dev/null >"$log" 2>&1 ||
+		status=$?
+fi
+
+case $status in
+0)
+	stage "$arch: QEMU exited ($(wc -l <"$log") console lines)" ;;
+124|137)
+	stage "$arch: TIMEOUT: QEMU killed after ${limit}s (console: $log)"
+	status=124 ;;
+*)
+	stage "$arch: QEMU failed with status $status (console: $log)"
+	tail -n 20 "$log" >&2 ;;
+esac
+exit "$status"

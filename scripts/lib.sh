@@ -1,0 +1,59 @@
+# SPDX-License-Identifier: GPL-2.0
+# Common definitions for the vmsync tooling.  Sourced, not executed.
+
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+CACHE=${VMSYNC_CACHE:-$HOME/.cache/vmsync}
+KSRC=$CACHE/src/linux-6.12
+BASE_TARBALL=/usr/src/linux-source-6.12.tar.xz
+BASE_VERSION=6.12.117
+LLVM_SUFFIX=-19
+ARCHES_ALL="riscv64 x86_64"
+
+export PATH=/usr/lib/llvm-19/bin:$HOME/.cargo/bin:$PATH
+export VMSYNC_T0=${VMSYNC_T0:-$(date +%s)}
+
+# One line per stage, with the time since the top-level command started.
+stage() {
+	printf '[%4ds] %s\n' $(( $(date +%s) - VMSYNC_T0 )) "$*"
+}
+
+die() {
+	echo "vmsync: error: $*" >&2
+	exit 1
+}
+
+# run_logged LOG CMD...: run CMD with all output in LOG; on failure show
+# the tail of LOG and its path.
+run_logged() {
+	local log=$1
+	shift
+	mkdir -p "$(dirname "$log")"
+	if ! "$@" >"$log" 2>&1; then
+		echo "---- last 40 lines of $log ----" >&2
+		tail -n 40 "$log" >&2
+		echo "---- full log: $log ----" >&2
+		return 1
+	fi
+}
+
+# Per-arch facts: kernel ARCH, image, QEMU binary, cross compiler.
+arch_vars() {
+	case "$1" in
+	riscv64)
+		KARCH=riscv; KIMAGE=arch/riscv/boot/Image
+		QEMU=qemu-system-riscv64; UCC=riscv64-linux-gnu-gcc ;;
+	x86_64)
+		KARCH=x86_64; KIMAGE=arch/x86/boot/bzImage
+		QEMU=qemu-system-x86_64; UCC=gcc ;;
+	*)
+		die "unknown arch '$1' (supported: $ARCHES_ALL)" ;;
+	esac
+	BUILD=$CACHE/build/$1
+	OUT=$CACHE/out/$1
+}
+
+kmake() {
+	make -C "$KSRC" O="$BUILD" ARCH="$KARCH" LLVM="$LLVM_SUFFIX" "$@"
+}

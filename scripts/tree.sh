@@ -1,0 +1,77 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# Unpack the base kernel into the cache as a pristine git tree (tag
+# vmsync-base) and apply the overlay in series/ as one commit per entry on
+# branch "vmsync".  Commits are built in a private index, so the work tree
+# only changes where the overlay changed: rebuilds stay incremental.
+#
+# series/NNNN-slug/message    commit message (subject, blank line, body)
+# series/NNNN-slug/files/...  new files, at their kernel paths
+# series/NNNN-slug/edit.patch small diff against files that already exist
+
+. "$(dirname "$0")/lib.sh"
+
+GIT_ID=(-c user.name="vmsync developers" -c user.email="vmsync-devel@lists.invalid")
+export GIT_AUTHOR_DATE="2026-11-01T00:00:00Z" GIT_COMMITTER_DATE="2026-11-01T00:00:00Z"
+
+unpack_base() {
+	[ -d "$KSRC/.git" ] && git -C "$KSRC" rev-parse -q --verify vmsync-base >/dev/null && return
+	stage "tree: unpacking $BASE_TARBALL"
+	rm -rf "$KSRC" "$KSRC.tmp"
+	mkdir -p "$KSRC.tmp"
+	tar -C "$KSRC.tmp" -xf "$BASE_TARBALL"
+	mv "$KSRC.tmp"/linux-source-6.12 "$KSRC"
+	rmdir "$KSRC.tmp"
+	stage "tree: recording pristine base"
+	git -C "$KSRC" init -q -b base
+	git -C "$KSRC" add -A -f
+	git -C "$KSRC" "${GIT_ID[@]}" commit -q -m "Linux $BASE_VERSION (linux-source-6.12)"
+	git -C "$KSRC" tag vmsync-base
+}
+
+# Build the overlay commits on top of $1 (a commit), print the last one.
+build_commits() {
+	local parent=$1 dir f rel mode blob tree
+	shopt -s nullglob
+	local idx
+	idx=$(mktemp "$KSRC/.git/vmsync-index.XXXXXX")
+	rm -f "$idx"
+	export GIT_INDEX_FILE=$idx
+	git -C "$KSRC" read-tree "$parent"
+	for dir in "$ROOT"/series/[0-9]*/; do
+		dir=${dir%/}
+		if [ -d "$dir/files" ]; then
+			while IFS= read -r -d '' f; do
+				rel=${f#"$dir/files/"}
+				mode=100644
+				[ -x "$f" ] && mode=100755
+				blob=$(git -C "$KSRC" hash-object -w -- "$f") ||
+					die "cannot store $f"
+				git -C "$KSRC" update-index --add --cacheinfo "$mode,$blob,$rel" ||
+					die "cannot add $rel"
+			done < <(find "$dir/files" -type f -print0 | sort -z)
+		fi
+		if [ -f "$dir/edit.patch" ]; then
+			git -C "$KSRC" apply --cached --whitespace=nowarn "$dir/edit.patch" ||
+				die "$(basename "$dir")/edit.patch does not apply"
+		fi
+		tree=$(git -C "$KSRC" write-tree) || die "write-tree failed"
+		parent=$(git -C "$KSRC" "${GIT_ID[@]}" commit-tree "$tree" -p "$parent" \
+			-F "$dir/message") || die "commit-tree failed for $dir"
+	done
+	unset GIT_INDEX_FILE
+	rm -f "$idx"
+	echo "$parent"
+}
+
+unpack_base
+new=$(build_commits "$(git -C "$KSRC" rev-parse vmsync-base)")
+cur=$(git -C "$KSRC" rev-parse -q --verify HEAD)
+if [ "$(git -C "$KSRC" rev-parse "$new^{tree}")" != "$(git -C "$KSRC" rev-parse "$cur^{tree}")" ] ||
+   [ "$(git -C "$KSRC" symbolic-ref -q HEAD)" != refs/heads/vmsync ]; then
+	git -C "$KSRC" checkout -q -f -B vmsync "$new"
+	stage "tree: overlay applied ($(git -C "$KSRC" rev-list --count vmsync-base..vmsync) patches)"
+else
+	git -C "$KSRC" update-ref refs/heads/vmsync "$new"
+	stage "tree: overlay unchanged"
+fi

@@ -1,0 +1,660 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Probe for `kernel::vmsync`: builds kernel mappings on request and audits them.
+//!
+//! A root-only misc device, `/dev/vmsync`, with the ioctls of `rust_vmsync_probe_uapi.h`. Each
+//! open file owns its handles; closing the file unmaps and frees everything it still holds.
+//! Physical memory never comes from user space: RAM chunks are pages allocated here, I/O chunks
+//! are windows of BAR 2 of the first ivshmem device (1af4:1110), claimed at load time if present.
+//!
+//! Locking: one mutex per open file, held for the whole ioctl. No other lock is taken here.
+
+use core::sync::atomic::{AtomicPtr, Ordering};
+use kernel::alloc::flags::{GFP_KERNEL, __GFP_ZERO};
+use kernel::c_str;
+use kernel::ioctl::{_IOR, _IOW, _IOWR};
+use kernel::miscdevice::{MiscDevice, MiscDeviceOptions, MiscDeviceRegistration};
+use kernel::page::{Page, PAGE_SIZE};
+use kernel::prelude::*;
+use kernel::sync::{Arc, ArcBorrow, Mutex};
+use kernel::types::{AsBytes, ForeignOwnable, FromBytes};
+use kernel::uaccess::UserSlice;
+use kernel::vmsync::{
+    self, Backing, Batch, FlushPolicy, Mapping, PciBar, PgtblMask, Prot, VaRange,
+};
+
+module! {
+    type: VmsyncProbe,
+    name: "rust_vmsync_probe",
+    author: "vmsync developers",
+    description: "Probe and audit kernel mappings built with kernel::vmsync",
+    license: "GPL",
+}
+
+const MAX_CHUNKS: u32 = 64;
+const MAX_BYTES: u64 = 256 << 20;
+const MAX_HANDLES: usize = 1024;
+
+const CHUNK_PAGES: u32 = 1;
+const CHUNK_BAR: u32 = 2;
+const CACHE_WC: u32 = 1;
+const CACHE_UC: u32 = 2;
+const CHUNK_HUGE: u32 = 1 << 0;
+const MAP_ALIGNED: u32 = 1 << 0;
+const MAP_REUSE: u32 = 1 << 1;
+const COMMIT_EAGER: u32 = 1 << 0;
+const COMMIT_OBSERVE: u32 = 1 << 1;
+const COMMIT_SKIP_SYNC: u32 = 1 << 2;
+const COMMIT_SKIP_FLUSH: u32 = 1 << 3;
+const AUDIT_DATA: u32 = 1;
+const AUDIT_ENTRIES: u32 = 2;
+const AUDIT_SYNC: u32 = 3;
+const UNMAP_KEEP_VA: u32 = 1 << 0;
+
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+struct ChunkDesc {
+    kind: u32,
+    cache: u32,
+    offset: u64,
+    len: u64,
+    bar_offset: u64,
+    flags: u32,
+    reserved: u32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+struct MapArgs {
+    size: u64,
+    chunks: u64,
+    nr_chunks: u32,
+    flags: u32,
+    handle: u32,
+    predicted: u32,
+    pmd_leaves: u32,
+    reserved: u32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+struct CommitArgs {
+    handle: u32,
+    flags: u32,
+    start: u64,
+    end: u64,
+    mask: u32,
+    sync_mask: u32,
+    synced: u32,
+    flushed: u32,
+    lazy_armed: i32,
+    tables: u32,
+    leaves: u32,
+    reserved: u32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+struct AuditArgs {
+    handle: u32,
+    kind: u32,
+    seed: u64,
+    status: i32,
+    checked: u32,
+    bad: u64,
+    first_bad: u64,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+struct FillArgs {
+    handle: u32,
+    reserved: u32,
+    seed: u64,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+struct UnmapArgs {
+    handle: u32,
+    flags: u32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+struct EchoArgs {
+    value: u64,
+    result: u64,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+struct InfoArgs {
+    page_size: u64,
+    pmd_size: u64,
+    bar_size: u64,
+    sync_mask: u32,
+    test_controls: u32,
+    live_ranges: u64,
+    live_leaves: u64,
+    tables: u64,
+    syncs: u64,
+    flushes: u64,
+    handles: u64,
+}
+
+macro_rules! plain_data {
+    ($($t:ty),*) => {$(
+        // SAFETY: `repr(C)` integers only, laid out without padding; any bit pattern is valid.
+        unsafe impl FromBytes for $t {}
+        // SAFETY: As above: no padding, no uninitialised bytes.
+        unsafe impl AsBytes for $t {}
+    )*};
+}
+plain_data!(ChunkDesc, MapArgs, CommitArgs, AuditArgs, FillArgs, UnmapArgs, EchoArgs, InfoArgs);
+
+const MAGIC: u32 = 0xb7;
+const IOC_ECHO: u32 = _IOWR::<EchoArgs>(MAGIC, 0x00);
+const IOC_INFO: u32 = _IOR::<InfoArgs>(MAGIC, 0x01);
+const IOC_MAP: u32 = _IOWR::<MapArgs>(MAGIC, 0x02);
+const IOC_COMMIT: u32 = _IOWR::<CommitArgs>(MAGIC, 0x03);
+const IOC_AUDIT: u32 = _IOWR::<AuditArgs>(MAGIC, 0x04);
+const IOC_FILL: u32 = _IOW::<FillArgs>(MAGIC, 0x05);
+const IOC_UNMAP: u32 = _IOW::<UnmapArgs>(MAGIC, 0x06);
+
+/// The fill pattern, `VMSYNC_PATTERN()` of the uapi header.
+fn pattern(seed: u64, off: u64) -> u8 {
+    (off.wrapping_mul(131)
+        .wrapping_add(seed.wrapping_mul(7))
+        .wrapping_add(off >> 12)
+        & 0xff) as u8
+}
+
+/// The BAR claimed at load time, as `Arc::into_foreign()`, or null.
+static BAR: AtomicPtr<core::ffi::c_void> = AtomicPtr::new(core::ptr::null_mut());
+
+fn bar() -> Option<Arc<PciBar>> {
+    let ptr = BAR.load(Ordering::Acquire);
+    if ptr.is_null() {
+        return None;
+    }
+    // SAFETY: `ptr` came from `Arc::into_foreign()` in `init` and is only released in `drop`,
+    // which cannot run while a file is open (the fops pin the module).
+    let borrowed: ArcBorrow<'_, PciBar> = unsafe { <Arc<PciBar> as ForeignOwnable>::borrow(ptr) };
+    Some(borrowed.into())
+}
+
+enum Slot {
+    Batch(Batch),
+    Mapped(Mapping),
+    Kept(VaRange),
+}
+
+struct Inner {
+    slots: KVec<Option<Slot>>,
+}
+
+#[pin_data]
+struct FileState {
+    #[pin]
+    inner: Mutex<Inner>,
+}
+
+struct VmsyncProbe {
+    _dev: Pin<KBox<MiscDeviceRegistration<VmsyncFile>>>,
+}
+
+impl kernel::Module for VmsyncProbe {
+    fn init(module: &'static ThisModule) -> Result<Self> {
+        match PciBar::claim(0x1af4, 0x1110, 2, c_str!("rust_vmsync_probe")) {
+            Ok(b) => {
+                let b = Arc::new(b, GFP_KERNEL)?;
+                BAR.store(b.into_foreign().cast_mut(), Ordering::Release);
+            }
+            Err(e) => pr_info!("no ivshmem BAR ({:?}): BAR chunks unavailable\n", e),
+        }
+        let opts = MiscDeviceOptions {
+            name: c_str!("vmsync"),
+            mode: 0o600,
+        };
+        let dev = KBox::pin_init(MiscDeviceRegistration::register(opts, module), GFP_KERNEL);
+        match dev {
+            Ok(dev) => Ok(Self { _dev: dev }),
+            Err(e) => {
+                release_bar();
+                Err(e)
+            }
+        }
+    }
+}
+
+fn release_bar() {
+    let ptr = BAR.swap(core::ptr::null_mut(), Ordering::AcqRel);
+    if !ptr.is_null() {
+        // SAFETY: `ptr` came from `Arc::into_foreign()` and was just unpublished.
+        drop(unsafe { <Arc<PciBar> as ForeignOwnable>::from_foreign(ptr) });
+    }
+}
+
+impl Drop for VmsyncProbe {
+    fn drop(&mut self) {
+        release_bar();
+    }
+}
+
+struct VmsyncFile;
+
+#[vtable]
+impl MiscDevice for VmsyncFile {
+    type Ptr = Pin<KBox<FileState>>;
+
+    fn open() -> Result<Self::Ptr> {
+        KBox::try_pin_init(
+            try_pin_init!(FileState {
+                inner <- kernel::new_mutex!(Inner { slots: KVec::new() }, "vmsync_file"),
+            }),
+            GFP_KERNEL,
+        )
+    }
+
+    fn ioctl(me: Pin<&FileState>, cmd: u32, arg: usize) -> Result<isize> {
+        let mut inner = me.inner.lock();
+        match cmd {
+            IOC_ECHO => rw(arg, |a: &mut EchoArgs| echo(a)),
+            IOC_INFO => rw(arg, |a: &mut InfoArgs| inner.info(a)),
+            IOC_MAP => rw(arg, |a: &mut MapArgs| inner.map(a)),
+            IOC_COMMIT => rw(arg, |a: &mut CommitArgs| inner.commit(a)),
+            IOC_AUDIT => rw(arg, |a: &mut AuditArgs| inner.audit(a)),
+            IOC_FILL => rw(arg, |a: &mut FillArgs| inner.fill(a)),
+            IOC_UNMAP => rw(arg, |a: &mut UnmapArgs| inner.unmap(a)),
+            _ => Err(ENOTTY),
+        }
+    }
+}
+
+/// Reads the ioctl struct, runs `f` on it and copies it back (for `_IOR`/`_IOWR` commands the
+/// out fields matter; for `_IOW` writing back is harmless but skipped).
+fn rw<T: FromBytes + AsBytes + Default>(arg: usize, f: impl FnOnce(&mut T) -> Result) -> Result<isize> {
+    let size = core::mem::size_of::<T>();
+    let (mut reader, mut writer) = UserSlice::new(arg, size).reader_writer();
+    let mut a: T = reader.read()?;
+    f(&mut a)?;
+    writer.write(&a)?;
+    Ok(0)
+}
+
+fn echo(a: &mut EchoArgs) -> Result {
+    let mut pages = KVec::new();
+    pages.push(Page::alloc_page(GFP_KERNEL | __GFP_ZERO)?, GFP_KERNEL)?;
+    let mut batch = Batch::new(VaRange::reserve(PAGE_SIZE)?);
+    batch.map_pages(0, pages)?;
+    let map = batch.commit(FlushPolicy::ArchDefault);
+    map.write(64, &a.value.to_ne_bytes())?;
+    let mut buf = [0u8; 8];
+    if let Backing::Pages(p) = &map.chunks()[0].backing {
+        // SAFETY: `buf` is valid for 8 bytes of writes; the range is inside the page.
+        unsafe { p[0].read_raw(buf.as_mut_ptr(), 64, 8)? };
+    }
+    a.result = u64::from_ne_bytes(buf);
+    Ok(())
+}
+
+impl Inner {
+    fn slot(&mut self, handle: u32) -> Result<&mut Option<Slot>> {
+        let idx = (handle as usize).checked_sub(1).ok_or(EBADF)?;
+        match self.slots.get_mut(idx) {
+            Some(s @ Some(_)) => Ok(s),
+            _ => Err(EBADF),
+        }
+    }
+
+    fn new_handle(&mut self, slot: Slot) -> Result<u32> {
+        if let Some(i) = self.slots.iter().position(|s| s.is_none()) {
+            self.slots[i] = Some(slot);
+            return Ok(i as u32 + 1);
+        }
+        if self.slots.len() >= MAX_HANDLES {
+            return Err(EMFILE);
+        }
+        self.slots.push(Some(slot), GFP_KERNEL)?;
+        Ok(self.slots.len() as u32)
+    }
+
+    fn live_handles(&self) -> usize {
+        self.slots.iter().filter(|s| s.is_some()).count()
+    }
+
+    fn info(&mut self, a: &mut InfoArgs) -> Result {
+        let st = vmsync::stats();
+        *a = InfoArgs {
+            page_size: PAGE_SIZE as u64,
+            pmd_size: kernel::vmsync::pmd_leaf_size() as u64,
+            bar_size: bar().map_or(0, |b| b.len() as u64),
+            sync_mask: PgtblMask::arch_sync().bits(),
+            test_controls: cfg!(CONFIG_RUST_VMSYNC_TEST_CONTROLS) as u32,
+            live_ranges: st.live_ranges as u64,
+            live_leaves: st.live_leaves as u64,
+            tables: st.tables_allocated as u64,
+            syncs: st.syncs as u64,
+            flushes: st.flushes as u64,
+            handles: self.live_handles() as u64,
+        };
+        Ok(())
+    }
+
+    fn map(&mut self, a: &mut MapArgs) -> Result {
+        if a.reserved != 0 || a.flags & !(MAP_ALIGNED | MAP_REUSE) != 0 {
+            return Err(EINVAL);
+        }
+        if a.nr_chunks == 0 || a.nr_chunks > MAX_CHUNKS {
+            return Err(E2BIG);
+        }
+        let mut descs = KVec::with_capacity(a.nr_chunks as usize, GFP_KERNEL)?;
+        let bytes = (a.nr_chunks as usize) * core::mem::size_of::<ChunkDesc>();
+        let mut reader = UserSlice::new(a.chunks as usize, bytes).reader();
+        let mut total: u64 = 0;
+        for _ in 0..a.nr_chunks {
+            let d: ChunkDesc = reader.read()?;
+            if d.reserved != 0 || d.flags & !CHUNK_HUGE != 0 {
+                return Err(EINVAL);
+            }
+            total = total.checked_add(d.len).ok_or(EOVERFLOW)?;
+            descs.push(d, GFP_KERNEL)?;
+        }
+        if total > MAX_BYTES {
+            return Err(E2BIG);
+        }
+        let range = if a.flags & MAP_REUSE != 0 {
+            let slot = self.slot(a.handle)?;
+            match slot.take() {
+                Some(Slot::Kept(r)) => r,
+                other => {
+                    *slot = other;
+                    return Err(EINVAL);
+                }
+            }
+        } else {
+            if a.size == 0 || a.size > MAX_BYTES {
+                return Err(EINVAL);
+            }
+            let size = usize::try_from(a.size).map_err(|_| EINVAL)?;
+            if a.flags & MAP_ALIGNED != 0 {
+                VaRange::reserve_aligned(size)?
+            } else {
+                VaRange::reserve(size)?
+            }
+        };
+        let reuse = a.flags & MAP_REUSE != 0;
+        let predicted = range.levels_to_populate();
+        let mut batch = Batch::new(range);
+        let res = descs.iter().try_for_each(|d| add_chunk(&mut batch, d));
+        if let Err(e) = res {
+            if reuse {
+                // The batch unwinds on drop; give the range back to its handle.
+                let r = batch_into_range(batch);
+                if let Ok(slot) = self.slot_any(a.handle) {
+                    *slot = Some(Slot::Kept(r));
+                }
+            }
+            return Err(e);
+        }
+        a.predicted = predicted.bits();
+        a.pmd_leaves = 0;
+        if reuse {
+            *self.slot_any(a.handle)? = Some(Slot::Batch(batch));
+        } else {
+            a.handle = self.new_handle(Slot::Batch(batch))?;
+        }
+        Ok(())
+    }
+
+    fn slot_any(&mut self, handle: u32) -> Result<&mut Option<Slot>> {
+        let idx = (handle as usize).checked_sub(1).ok_or(EBADF)?;
+        self.slots.get_mut(idx).ok_or(EBADF)
+    }
+
+    fn commit(&mut self, a: &mut CommitArgs) -> Result {
+        let known = COMMIT_EAGER | COMMIT_OBSERVE | COMMIT_SKIP_SYNC | COMMIT_SKIP_FLUSH;
+        if a.flags & !known != 0 {
+            return Err(EINVAL);
+        }
+        let sabotage = a.flags & (COMMIT_SKIP_SYNC | COMMIT_SKIP_FLUSH) != 0;
+        if sabotage && !cfg!(CONFIG_RUST_VMSYNC_TEST_CONTROLS) {
+            return Err(EOPNOTSUPP);
+        }
+        let slot = self.slot(a.handle)?;
+        let batch = match slot.take() {
+            Some(Slot::Batch(b)) => b,
+            other => {
+                *slot = other;
+                return Err(EINVAL);
+            }
+        };
+        let policy = if a.flags & COMMIT_EAGER != 0 {
+            FlushPolicy::Eager
+        } else {
+            FlushPolicy::ArchDefault
+        };
+        let flags = a.flags;
+        let do_commit = move || commit_batch(batch, policy, flags);
+        let map = if a.flags & COMMIT_OBSERVE != 0 && vmsync::has_lazy_flush() {
+            let (m, armed) = vmsync::observe_lazy_flush(do_commit)?;
+            a.lazy_armed = armed as i32;
+            m
+        } else {
+            a.lazy_armed = EOPNOTSUPP.to_errno();
+            do_commit()
+        };
+        let info = *map.info();
+        a.start = info.start as u64;
+        a.end = info.end as u64;
+        a.mask = info.mask.bits();
+        a.sync_mask = PgtblMask::arch_sync().bits();
+        a.synced = info.synced as u32;
+        a.flushed = info.flushed as u32;
+        a.tables = info.tables as u32;
+        a.leaves = info.leaves as u32;
+        a.reserved = 0;
+        *slot = Some(Slot::Mapped(map));
+        Ok(())
+    }
+
+    fn mapping(&mut self, handle: u32) -> Result<&Mapping> {
+        match self.slot(handle)? {
+            Some(Slot::Mapped(m)) => Ok(m),
+            _ => Err(EINVAL),
+        }
+    }
+
+    fn audit(&mut self, a: &mut AuditArgs) -> Result {
+        let seed = a.seed;
+        let kind = a.kind;
+        let map = self.mapping(a.handle)?;
+        a.status = 0;
+        a.bad = 0;
+        a.first_bad = 0;
+        a.checked = 0;
+        match kind {
+            AUDIT_DATA => audit_data(map, seed, a)?,
+            AUDIT_ENTRIES => {
+                let pages: usize = map.chunks().iter().map(|c| c.len / PAGE_SIZE).sum();
+                a.bad = map.audit_entries() as u64;
+                a.checked = pages as u32;
+            }
+            AUDIT_SYNC => {
+                let info = map.info();
+                match vmsync::audit_sync(info.start, info.end) {
+                    Ok(s) => {
+                        a.checked = s.roots as u32;
+                        a.bad = s.missing as u64;
+                    }
+                    Err(e) if e == EOPNOTSUPP => {
+                        a.status = e.to_errno();
+                        return Ok(());
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            _ => return Err(EINVAL),
+        }
+        a.status = (a.bad != 0) as i32;
+        Ok(())
+    }
+
+    fn fill(&mut self, a: &mut FillArgs) -> Result {
+        if a.reserved != 0 {
+            return Err(EINVAL);
+        }
+        let seed = a.seed;
+        let map = self.mapping(a.handle)?;
+        let mut buf = [0u8; 256];
+        for c in map.chunks() {
+            let mut off = c.offset;
+            while off < c.offset + c.len {
+                for (i, b) in buf.iter_mut().enumerate() {
+                    *b = pattern(seed, (off + i) as u64);
+                }
+                map.write(off, &buf)?;
+                off += buf.len();
+            }
+        }
+        Ok(())
+    }
+
+    fn unmap(&mut self, a: &mut UnmapArgs) -> Result {
+        if a.flags & !UNMAP_KEEP_VA != 0 {
+            return Err(EINVAL);
+        }
+        let slot = self.slot(a.handle)?;
+        let range = match slot.take() {
+            Some(Slot::Mapped(m)) => m.unmap(),
+            Some(Slot::Batch(b)) => batch_into_range(b),
+            Some(Slot::Kept(r)) => r,
+            None => return Err(EBADF),
+        };
+        if a.flags & UNMAP_KEEP_VA != 0 {
+            *slot = Some(Slot::Kept(range));
+        }
+        Ok(())
+    }
+}
+
+fn batch_into_range(b: Batch) -> VaRange {
+    b.cancel()
+}
+
+fn add_chunk(batch: &mut Batch, d: &ChunkDesc) -> Result {
+    let offset = usize::try_from(d.offset).map_err(|_| EINVAL)?;
+    let len = usize::try_from(d.len).map_err(|_| EINVAL)?;
+    match d.kind {
+        CHUNK_PAGES => {
+            if d.cache != 0 || d.bar_offset != 0 || d.flags != 0 {
+                return Err(EINVAL);
+            }
+            kernel::vmsync::check_window(usize::MAX & !(PAGE_SIZE - 1), offset, len)?;
+            let n = len / PAGE_SIZE;
+            let mut pages = KVec::with_capacity(n, GFP_KERNEL)?;
+            for _ in 0..n {
+                pages.push(Page::alloc_page(GFP_KERNEL | __GFP_ZERO)?, GFP_KERNEL)?;
+            }
+            batch.map_pages(offset, pages)
+        }
+        CHUNK_BAR => {
+            let prot = match d.cache {
+                CACHE_WC => Prot::WriteCombine,
+                CACHE_UC => Prot::Uncached,
+                _ => return Err(EINVAL),
+            };
+            let bar = bar().ok_or(ENODEV)?;
+            let bar_offset = usize::try_from(d.bar_offset).map_err(|_| EINVAL)?;
+            batch.map_iomem(offset, &bar, bar_offset, len, prot, d.flags & CHUNK_HUGE != 0)
+        }
+        _ => Err(EINVAL),
+    }
+}
+
+fn commit_batch(batch: Batch, policy: FlushPolicy, flags: u32) -> Mapping {
+    #[cfg(CONFIG_RUST_VMSYNC_TEST_CONTROLS)]
+    if flags & (COMMIT_SKIP_SYNC | COMMIT_SKIP_FLUSH) != 0 {
+        let s = vmsync::Sabotage {
+            skip_sync: flags & COMMIT_SKIP_SYNC != 0,
+            skip_flush: flags & COMMIT_SKIP_FLUSH != 0,
+        };
+        return batch.commit_sabotaged(policy, s);
+    }
+    let _ = flags;
+    batch.commit(policy)
+}
+
+/// Writes a pattern through the mapping and reads it through an independent alias (a kmap of
+/// each page, a separate ioremap of the BAR), then the other way round.
+fn audit_data(map: &Mapping, seed: u64, a: &mut AuditArgs) -> Result {
+    let mut buf = KVec::from_elem(0u8, PAGE_SIZE, GFP_KERNEL)?;
+    let mut checked: u64 = 0;
+    let seed2 = seed.wrapping_add(1);
+    for c in map.chunks() {
+        for p in 0..c.len / PAGE_SIZE {
+            let base = c.offset + p * PAGE_SIZE;
+            // 1. Through the mapping, back through the alias.
+            fill_pattern(&mut buf, seed, base);
+            map.write(base, &buf)?;
+            alias_read_page(c, p, &mut buf)?;
+            compare(&buf, seed, base, a);
+            // 2. Through the alias, back through the mapping.
+            fill_pattern(&mut buf, seed2, base);
+            alias_write_page(c, p, &buf)?;
+            map.read(base, &mut buf)?;
+            compare(&buf, seed2, base, a);
+            checked += 2 * PAGE_SIZE as u64;
+        }
+    }
+    a.checked = checked.min(u32::MAX as u64) as u32;
+    Ok(())
+}
+
+fn fill_pattern(buf: &mut [u8], seed: u64, base: usize) {
+    for (i, b) in buf.iter_mut().enumerate() {
+        *b = pattern(seed, (base + i) as u64);
+    }
+}
+
+fn compare(buf: &[u8], seed: u64, base: usize, a: &mut AuditArgs) {
+    for (i, b) in buf.iter().enumerate() {
+        if *b != pattern(seed, (base + i) as u64) {
+            if a.bad == 0 {
+                a.first_bad = (base + i) as u64;
+            }
+            a.bad += 1;
+        }
+    }
+}
+
+fn alias_read_page(c: &vmsync::Chunk, page: usize, buf: &mut [u8]) -> Result {
+    match &c.backing {
+        // SAFETY: `buf` holds `PAGE_SIZE` bytes.
+        Backing::Pages(p) => unsafe { p[page].read_raw(buf.as_mut_ptr(), 0, PAGE_SIZE) },
+        Backing::Io { bar, bar_offset, .. } => {
+            let alias = bar.ioremap(bar_offset + page * PAGE_SIZE, PAGE_SIZE)?;
+            for (i, b) in buf.iter_mut().enumerate() {
+                *b = alias.read8(i)?;
+            }
+            Ok(())
+        }
+        Backing::Pfn { .. } => Err(EOPNOTSUPP),
+    }
+}
+
+fn alias_write_page(c: &vmsync::Chunk, page: usize, buf: &[u8]) -> Result {
+    match &c.backing {
+        // SAFETY: `buf` holds `PAGE_SIZE` bytes.
+        Backing::Pages(p) => unsafe { p[page].write_raw(buf.as_ptr(), 0, PAGE_SIZE) },
+        Backing::Io { bar, bar_offset, .. } => {
+            let alias = bar.ioremap(bar_offset + page * PAGE_SIZE, PAGE_SIZE)?;
+            for (i, b) in buf.iter().enumerate() {
+                alias.write8(i, *b)?;
+            }
+            Ok(())
+        }
+        Backing::Pfn { .. } => Err(EOPNOTSUPP),
+    }
+}

@@ -1,0 +1,147 @@
+/* SPDX-License-Identifier: GPL-2.0 WITH Linux-syscall-note */
+/*
+ * Private interface between samples/rust/rust_vmsync_probe.rs and
+ * tools/testing/selftests/vmsync.  Not a stable ABI.
+ *
+ * Every ioctl takes one struct; fields are marked (in) or (out).  No field
+ * ever carries a physical address: RAM comes from pages the module
+ * allocates, I/O memory from BAR 2 of the first ivshmem device
+ * (1af4:1110), addressed by offset.
+ */
+#ifndef _RUST_VMSYNC_PROBE_UAPI_H
+#define _RUST_VMSYNC_PROBE_UAPI_H
+
+#include <linux/ioctl.h>
+#include <linux/types.h>
+
+#define VMSYNC_DEV		"/dev/vmsync"
+#define VMSYNC_MAX_CHUNKS	64
+#define VMSYNC_MAX_BYTES	(256UL << 20)
+
+/* PGTBL_*_MODIFIED, as reported in masks. */
+#define VMSYNC_PGD		(1U << 0)
+#define VMSYNC_P4D		(1U << 1)
+#define VMSYNC_PUD		(1U << 2)
+#define VMSYNC_PMD		(1U << 3)
+#define VMSYNC_PTE		(1U << 4)
+
+/* struct vmsync_chunk.kind */
+#define VMSYNC_CHUNK_PAGES	1	/* freshly allocated RAM pages */
+#define VMSYNC_CHUNK_BAR	2	/* a window of the ivshmem BAR */
+
+/* struct vmsync_chunk.cache (BAR chunks) */
+#define VMSYNC_CACHE_WC		1
+#define VMSYNC_CACHE_UC		2
+
+/* struct vmsync_chunk.flags */
+#define VMSYNC_CHUNK_HUGE	(1U << 0)	/* allow PMD leaves */
+
+struct vmsync_chunk {
+	__u32 kind;		/* (in) VMSYNC_CHUNK_* */
+	__u32 cache;		/* (in) BAR: VMSYNC_CACHE_*; pages: 0 */
+	__u64 offset;		/* (in) offset in the range, page aligned */
+	__u64 len;		/* (in) bytes, page aligned, non-zero */
+	__u64 bar_offset;	/* (in) BAR: offset in the BAR, page aligned */
+	__u32 flags;		/* (in) VMSYNC_CHUNK_* flags */
+	__u32 reserved;		/* (in) must be 0 */
+};
+
+/* struct vmsync_map.flags */
+#define VMSYNC_MAP_ALIGNED	(1U << 0)	/* PMD-aligned range */
+#define VMSYNC_MAP_REUSE	(1U << 1)	/* into the range kept by handle */
+
+struct vmsync_map {
+	__u64 size;		/* (in) bytes to reserve; ignored with REUSE */
+	__u64 chunks;		/* (in) user pointer to struct vmsync_chunk[] */
+	__u32 nr_chunks;	/* (in) 1..VMSYNC_MAX_CHUNKS */
+	__u32 flags;		/* (in) VMSYNC_MAP_* */
+	__u32 handle;		/* (in) REUSE: handle; (out) the batch */
+	__u32 predicted;	/* (out) levels above PTE the pre-walk predicts */
+	__u32 pmd_leaves;	/* (out) PMD leaves installed */
+	__u32 reserved;		/* (in) must be 0 */
+};
+
+/* struct vmsync_commit.flags */
+#define VMSYNC_COMMIT_EAGER	(1U << 0)	/* ranged flush_tlb_kernel_range() */
+#define VMSYNC_COMMIT_OBSERVE	(1U << 1)	/* watch the lazy flush bit */
+#define VMSYNC_COMMIT_SKIP_SYNC	(1U << 2)	/* negative control only */
+#define VMSYNC_COMMIT_SKIP_FLUSH (1U << 3)	/* negative control only */
+
+struct vmsync_commit {
+	__u32 handle;		/* (in) an uncommitted batch */
+	__u32 flags;		/* (in) VMSYNC_COMMIT_* */
+	__u64 start;		/* (out) committed span, kernel VA */
+	__u64 end;		/* (out) */
+	__u32 mask;		/* (out) levels modified */
+	__u32 sync_mask;	/* (out) ARCH_PAGE_TABLE_SYNC_MASK */
+	__u32 synced;		/* (out) arch_sync_kernel_mappings() called */
+	__u32 flushed;		/* (out) a flush was issued */
+	__s32 lazy_armed;	/* (out) OBSERVE: 1/0, or -EOPNOTSUPP */
+	__u32 tables;		/* (out) page-table pages allocated */
+	__u32 leaves;		/* (out) leaf entries written */
+	__u32 reserved;		/* (out) 0 */
+};
+
+/* struct vmsync_audit.kind */
+#define VMSYNC_AUDIT_DATA	1	/* mapping <-> kmap / ioremap alias */
+#define VMSYNC_AUDIT_ENTRIES	2	/* every PTE maps the right frame */
+#define VMSYNC_AUDIT_SYNC	3	/* every pgd_list root has the PMDs */
+
+struct vmsync_audit {
+	__u32 handle;		/* (in) a committed mapping */
+	__u32 kind;		/* (in) VMSYNC_AUDIT_* */
+	__u64 seed;		/* (in) DATA: pattern seed */
+	__s32 status;		/* (out) 0 pass, 1 fail, -EOPNOTSUPP n/a */
+	__u32 checked;		/* (out) bytes, pages or roots checked */
+	__u64 bad;		/* (out) mismatches */
+	__u64 first_bad;	/* (out) offset of the first mismatch */
+};
+
+/* Write the fill pattern through the mapping: byte at range offset o. */
+#define VMSYNC_PATTERN(seed, o) \
+	((__u8)(((o) * 131 + (seed) * 7 + ((o) >> 12)) & 0xff))
+
+struct vmsync_fill {
+	__u32 handle;		/* (in) a committed mapping */
+	__u32 reserved;		/* (in) must be 0 */
+	__u64 seed;		/* (in) pattern seed */
+};
+
+/* struct vmsync_unmap.flags */
+#define VMSYNC_UNMAP_KEEP_VA	(1U << 0)	/* keep the range for REUSE */
+
+struct vmsync_unmap {
+	__u32 handle;		/* (in) */
+	__u32 flags;		/* (in) VMSYNC_UNMAP_* */
+};
+
+struct vmsync_echo {
+	__u64 value;		/* (in) */
+	__u64 result;		/* (out) value, written through a new mapping
+				 * and read back through a kmap alias */
+};
+
+struct vmsync_info {
+	__u64 page_size;	/* (out) */
+	__u64 pmd_size;		/* (out) */
+	__u64 bar_size;		/* (out) 0 if no ivshmem device */
+	__u32 sync_mask;	/* (out) ARCH_PAGE_TABLE_SYNC_MASK */
+	__u32 test_controls;	/* (out) 1 if SKIP_* flags are available */
+	__u64 live_ranges;	/* (out) ranges alive, all users */
+	__u64 live_leaves;	/* (out) leaf entries installed, all users */
+	__u64 tables;		/* (out) page-table pages allocated since boot */
+	__u64 syncs;		/* (out) syncs since boot */
+	__u64 flushes;		/* (out) commit flushes since boot */
+	__u64 handles;		/* (out) live handles of this file */
+};
+
+#define VMSYNC_IOC_MAGIC	0xb7
+#define VMSYNC_IOC_ECHO		_IOWR(VMSYNC_IOC_MAGIC, 0x00, struct vmsync_echo)
+#define VMSYNC_IOC_INFO		_IOR(VMSYNC_IOC_MAGIC, 0x01, struct vmsync_info)
+#define VMSYNC_IOC_MAP		_IOWR(VMSYNC_IOC_MAGIC, 0x02, struct vmsync_map)
+#define VMSYNC_IOC_COMMIT	_IOWR(VMSYNC_IOC_MAGIC, 0x03, struct vmsync_commit)
+#define VMSYNC_IOC_AUDIT	_IOWR(VMSYNC_IOC_MAGIC, 0x04, struct vmsync_audit)
+#define VMSYNC_IOC_FILL		_IOW(VMSYNC_IOC_MAGIC, 0x05, struct vmsync_fill)
+#define VMSYNC_IOC_UNMAP	_IOW(VMSYNC_IOC_MAGIC, 0x06, struct vmsync_unmap)
+
+#endif /* _RUST_VMSYNC_PROBE_UAPI_H */

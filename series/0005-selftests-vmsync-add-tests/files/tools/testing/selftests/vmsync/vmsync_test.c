@@ -1,0 +1,625 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Tests for kernel::vmsync through the rust_vmsync_probe misc device.
+ *
+ * Every check reads an observable: bytes through an independent alias,
+ * page-table entries, pgd_list roots, the RISC-V lazy-flush bit, kprobe
+ * hits on flush_tlb_kernel_range() or, for the ivshmem BAR, the host file
+ * (see the "vmsync-bar-expect" lines, checked after the guest exits).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "../kselftest_harness.h"
+#include "../../../../samples/rust/rust_vmsync_probe_uapi.h"
+
+#define PG		4096UL
+#define ARRAY_LEN(a)	(sizeof(a) / sizeof((a)[0]))
+#define TRACEFS		"/sys/kernel/tracing"
+
+/* The host-checked region of the 8 MiB BAR; other tests use [0, 4M). */
+#define BAR_HOST_BASE	(4UL << 20)
+
+FIXTURE(vmsync)
+{
+	int fd;
+	struct vmsync_info info;
+};
+
+FIXTURE_SETUP(vmsync)
+{
+	self->fd = open(VMSYNC_DEV, O_RDWR);
+	if (self->fd < 0)
+		SKIP(return, "%s: %s (is rust_vmsync_probe loaded?)",
+		     VMSYNC_DEV, strerror(errno));
+	ASSERT_EQ(0, ioctl(self->fd, VMSYNC_IOC_INFO, &self->info));
+}
+
+FIXTURE_TEARDOWN(vmsync)
+{
+	if (self->fd >= 0)
+		close(self->fd);
+}
+
+static int map_chunks(int fd, __u64 size, __u32 flags, struct vmsync_chunk *c,
+		      unsigned int n, struct vmsync_map *out)
+{
+	struct vmsync_map m = {
+		.size = size,
+		.chunks = (uintptr_t)c,
+		.nr_chunks = n,
+		.flags = flags,
+		.handle = out ? out->handle : 0,
+	};
+	int ret = ioctl(fd, VMSYNC_IOC_MAP, &m);
+
+	if (out)
+		*out = m;
+	return ret ? -errno : 0;
+}
+
+static int commit(int fd, __u32 handle, __u32 flags, struct vmsync_commit *out)
+{
+	struct vmsync_commit c = { .handle = handle, .flags = flags };
+	int ret = ioctl(fd, VMSYNC_IOC_COMMIT, &c);
+
+	if (out)
+		*out = c;
+	return ret ? -errno : 0;
+}
+
+static int audit(int fd, __u32 handle, __u32 kind, __u64 seed,
+		 struct vmsync_audit *out)
+{
+	struct vmsync_audit a = { .handle = handle, .kind = kind, .seed = seed };
+	int ret = ioctl(fd, VMSYNC_IOC_AUDIT, &a);
+
+	*out = a;
+	return ret ? -errno : 0;
+}
+
+static int unmap(int fd, __u32 handle, __u32 flags)
+{
+	struct vmsync_unmap u = { .handle = handle, .flags = flags };
+
+	return ioctl(fd, VMSYNC_IOC_UNMAP, &u) ? -errno : 0;
+}
+
+static struct vmsync_info info_now(int fd)
+{
+	struct vmsync_info i;
+
+	memset(&i, 0xff, sizeof(i));
+	if (ioctl(fd, VMSYNC_IOC_INFO, &i))
+		memset(&i, 0xff, sizeof(i));
+	return i;
+}
+
+static struct vmsync_chunk pages(__u64 off, __u64 len)
+{
+	return (struct vmsync_chunk){ .kind = VMSYNC_CHUNK_PAGES,
+				      .offset = off, .len = len };
+}
+
+static struct vmsync_chunk bar(__u64 off, __u64 bar_off, __u64 len,
+			       __u32 cache, __u32 flags)
+{
+	return (struct vmsync_chunk){ .kind = VMSYNC_CHUNK_BAR, .cache = cache,
+				      .offset = off, .len = len,
+				      .bar_offset = bar_off, .flags = flags };
+}
+
+/* A value goes through a fresh mapping and comes back through a kmap. */
+TEST_F(vmsync, echo_roundtrip)
+{
+	__u64 vals[] = { 0x0123456789abcdefULL, 0, ~0ULL, 0x5eed };
+
+	for (unsigned int i = 0; i < ARRAY_LEN(vals); i++) {
+		struct vmsync_echo e = { .value = vals[i], .result = ~vals[i] };
+
+		ASSERT_EQ(0, ioctl(self->fd, VMSYNC_IOC_ECHO, &e));
+		ASSERT_EQ(vals[i], e.result);
+	}
+}
+
+/* The geometry the probe reports matches what user space sees. */
+TEST_F(vmsync, info)
+{
+	EXPECT_EQ((__u64)sysconf(_SC_PAGESIZE), self->info.page_size);
+	EXPECT_GT(self->info.pmd_size, self->info.page_size);
+	EXPECT_EQ(0, self->info.pmd_size & (self->info.pmd_size - 1));
+	EXPECT_EQ(0, self->info.handles);
+	TH_LOG("sync_mask=%#x pmd_size=%#llx bar=%#llx controls=%u",
+	       self->info.sync_mask, (unsigned long long)self->info.pmd_size,
+	       (unsigned long long)self->info.bar_size,
+	       self->info.test_controls);
+}
+
+/* Discontiguous pages with holes: data through both aliases, every PTE. */
+TEST_F(vmsync, pages_data_and_entries)
+{
+	struct vmsync_chunk c[] = {
+		pages(0, PG), pages(2 * PG, 3 * PG), pages(7 * PG, PG),
+		pages(9 * PG, 2 * PG), pages(5 * PG, PG),
+	};
+	struct vmsync_info before = info_now(self->fd);
+	struct vmsync_map m = {};
+	struct vmsync_commit cm;
+	struct vmsync_audit a;
+
+	ASSERT_EQ(0, map_chunks(self->fd, 12 * PG, 0, c, ARRAY_LEN(c), &m));
+	ASSERT_EQ(0, commit(self->fd, m.handle, 0, &cm));
+	EXPECT_EQ(11 * PG, cm.end - cm.start);	/* span: offsets 0 .. 11 pages */
+	EXPECT_EQ(8, cm.leaves);
+	EXPECT_EQ(1, cm.flushed);
+
+	ASSERT_EQ(0, audit(self->fd, m.handle, VMSYNC_AUDIT_DATA, 42, &a));
+	EXPECT_EQ(0, a.bad) TH_LOG("first bad byte at %#llx",
+				   (unsigned long long)a.first_bad);
+	EXPECT_EQ(2 * 8 * PG, a.checked);
+	EXPECT_EQ(0, a.status);
+
+	ASSERT_EQ(0, audit(self->fd, m.handle, VMSYNC_AUDIT_ENTRIES, 0, &a));
+	EXPECT_EQ(0, a.bad);
+	EXPECT_EQ(8, a.checked);
+
+	ASSERT_EQ(0, unmap(self->fd, m.handle, 0));
+	struct vmsync_info after = info_now(self->fd);
+
+	EXPECT_EQ(before.live_ranges, after.live_ranges);
+	EXPECT_EQ(before.live_leaves, after.live_leaves);
+	EXPECT_EQ(0, after.handles);
+}
+
+/* A fresh range reports the levels the pre-walk predicted, plus PTE. */
+TEST_F(vmsync, mask_fresh_then_repopulated)
+{
+	__u64 size = 4 * self->info.pmd_size;
+	struct vmsync_chunk c[] = {
+		pages(0, PG), pages(self->info.pmd_size + 3 * PG, PG),
+		pages(3 * self->info.pmd_size, 2 * PG),
+	};
+	struct vmsync_map m = {};
+	struct vmsync_commit cm;
+
+	ASSERT_EQ(0, map_chunks(self->fd, size, VMSYNC_MAP_ALIGNED, c,
+				ARRAY_LEN(c), &m));
+	ASSERT_EQ(0, commit(self->fd, m.handle, 0, &cm));
+	TH_LOG("fresh: predicted %#x mask %#x tables %u", m.predicted, cm.mask,
+	       cm.tables);
+	EXPECT_EQ(m.predicted | VMSYNC_PTE, cm.mask);
+	/* Each populated level needed exactly one table per PMD slot. */
+	EXPECT_EQ(!!(cm.mask & VMSYNC_PMD), cm.tables > 0);
+
+	/* The page tables stay: repopulating the same VA writes PTEs only. */
+	ASSERT_EQ(0, unmap(self->fd, m.handle, VMSYNC_UNMAP_KEEP_VA));
+	ASSERT_EQ(0, map_chunks(self->fd, 0, VMSYNC_MAP_REUSE, c, ARRAY_LEN(c),
+				&m));
+	EXPECT_EQ(0, m.predicted);
+	ASSERT_EQ(0, commit(self->fd, m.handle, 0, &cm));
+	EXPECT_EQ(VMSYNC_PTE, cm.mask);
+	EXPECT_EQ(0, cm.tables);
+	EXPECT_EQ(0, cm.synced);
+	ASSERT_EQ(0, unmap(self->fd, m.handle, 0));
+}
+
+/* Bad requests get exact errnos and leave nothing behind. */
+TEST_F(vmsync, bad_input)
+{
+	struct vmsync_info before = info_now(self->fd);
+	struct vmsync_chunk one = pages(0, PG);
+	struct vmsync_chunk c[VMSYNC_MAX_CHUNKS + 1];
+	struct vmsync_map m = {};
+	struct vmsync_commit cm;
+	struct vmsync_audit a;
+
+	for (unsigned int i = 0; i < ARRAY_LEN(c); i++)
+		c[i] = pages(i * PG, PG);
+
+	c[0] = pages(0, 0);
+	EXPECT_EQ(-EINVAL, map_chunks(self->fd, 4 * PG, 0, c, 1, NULL));
+	c[0] = pages(1, PG);
+	EXPECT_EQ(-EINVAL, map_chunks(self->fd, 4 * PG, 0, c, 1, NULL));
+	c[0] = pages(0, PG + 1);
+	EXPECT_EQ(-EINVAL, map_chunks(self->fd, 4 * PG, 0, c, 1, NULL));
+	c[0] = pages(4 * PG, PG);
+	EXPECT_EQ(-ERANGE, map_chunks(self->fd, 4 * PG, 0, c, 1, NULL));
+	c[0] = pages(~0ULL & ~(PG - 1), PG);
+	EXPECT_EQ(-EOVERFLOW, map_chunks(self->fd, 4 * PG, 0, c, 1, NULL));
+	c[0] = pages(0, 2 * PG);
+	c[1] = pages(PG, PG);
+	EXPECT_EQ(-EBUSY, map_chunks(self->fd, 4 * PG, 0, c, 2, NULL));
+	c[0] = pages(0, PG);
+	c[0].kind = 99;
+	EXPECT_EQ(-EINVAL, map_chunks(self->fd, 4 * PG, 0, c, 1, NULL));
+	c[0] = pages(0, PG);
+	c[0].reserved = 1;
+	EXPECT_EQ(-EINVAL, map_chunks(self->fd, 4 * PG, 0, c, 1, NULL));
+	c[0] = pages(0, PG);
+	EXPECT_EQ(-E2BIG, map_chunks(self->fd, 128 * PG, 0, c,
+				     VMSYNC_MAX_CHUNKS + 1, NULL));
+	EXPECT_EQ(-E2BIG, map_chunks(self->fd, 4 * PG, 0, c, 0, NULL));
+	EXPECT_EQ(-EINVAL, map_chunks(self->fd, 0, 0, c, 1, NULL));
+	EXPECT_EQ(-EINVAL, map_chunks(self->fd, 4 * PG, 1U << 7, c, 1, NULL));
+	EXPECT_EQ(-EFAULT, map_chunks(self->fd, 4 * PG, 0, (void *)8, 1, NULL));
+	c[0] = bar(0, 0, PG, 7, 0);
+	EXPECT_EQ(-EINVAL, map_chunks(self->fd, 4 * PG, 0, c, 1, NULL));
+
+	/* Handles: unknown, not committed, committed twice, unmapped twice. */
+	EXPECT_EQ(-EBADF, commit(self->fd, 0, 0, NULL));
+	EXPECT_EQ(-EBADF, commit(self->fd, 77, 0, NULL));
+	ASSERT_EQ(0, map_chunks(self->fd, 4 * PG, 0, &one, 1, &m));
+	EXPECT_EQ(-EINVAL, audit(self->fd, m.handle, VMSYNC_AUDIT_DATA, 1, &a));
+	EXPECT_EQ(-EINVAL, commit(self->fd, m.handle, 1U << 9, NULL));
+	ASSERT_EQ(0, commit(self->fd, m.handle, 0, &cm));
+	EXPECT_EQ(-EINVAL, commit(self->fd, m.handle, 0, NULL));
+	EXPECT_EQ(-EINVAL, audit(self->fd, m.handle, 99, 1, &a));
+	EXPECT_EQ(0, unmap(self->fd, m.handle, 0));
+	EXPECT_EQ(-EBADF, unmap(self->fd, m.handle, 0));
+	EXPECT_EQ(-EBADF, audit(self->fd, m.handle, VMSYNC_AUDIT_DATA, 1, &a));
+	EXPECT_EQ(-1, ioctl(self->fd, _IO(VMSYNC_IOC_MAGIC, 0x7f), 0));
+	EXPECT_EQ(ENOTTY, errno);
+	/* Same number, wrong size: a different command. */
+	EXPECT_EQ(-1, ioctl(self->fd, _IOWR(VMSYNC_IOC_MAGIC, 0x02, __u64), &m));
+	EXPECT_EQ(ENOTTY, errno);
+
+	struct vmsync_info after = info_now(self->fd);
+
+	EXPECT_EQ(before.live_ranges, after.live_ranges);
+	EXPECT_EQ(before.live_leaves, after.live_leaves);
+	EXPECT_EQ(0, after.handles);
+}
+
+/* Closing a file with live batches and mappings releases all of them. */
+TEST_F(vmsync, close_releases)
+{
+	struct vmsync_info before = info_now(self->fd);
+	struct vmsync_chunk c[] = { pages(0, 2 * PG), pages(3 * PG, PG) };
+	int fd2 = open(VMSYNC_DEV, O_RDWR);
+	struct vmsync_map m = {};
+
+	ASSERT_GE(fd2, 0);
+	ASSERT_EQ(0, map_chunks(fd2, 4 * PG, 0, c, 2, &m));
+	ASSERT_EQ(0, commit(fd2, m.handle, 0, NULL));
+	ASSERT_EQ(0, map_chunks(fd2, 4 * PG, 0, c, 2, &m));
+	EXPECT_EQ(before.live_ranges + 2, info_now(self->fd).live_ranges);
+	EXPECT_EQ(before.live_leaves + 6, info_now(self->fd).live_leaves);
+	/* Another opener's handle is not ours. */
+	EXPECT_EQ(-EBADF, unmap(self->fd, m.handle, 0));
+	close(fd2);
+	EXPECT_EQ(before.live_ranges, info_now(self->fd).live_ranges);
+	EXPECT_EQ(before.live_leaves, info_now(self->fd).live_leaves);
+}
+
+/* Eager commits hit flush_tlb_kernel_range() once, for the exact span. */
+static int kprobe_setup(void)
+{
+	FILE *f = fopen(TRACEFS "/kprobe_events", "w");
+
+	if (!f)
+		return -errno;
+	fprintf(f, "p:vmsync/flush flush_tlb_kernel_range start=$arg1:x64 end=$arg2:x64\n");
+	if (fclose(f))
+		return -errno;
+	f = fopen(TRACEFS "/events/vmsync/flush/enable", "w");
+	if (!f)
+		return -errno;
+	fputs("1\n", f);
+	return fclose(f) ? -errno : 0;
+}
+
+static void kprobe_teardown(void)
+{
+	FILE *f = fopen(TRACEFS "/events/vmsync/flush/enable", "w");
+
+	if (f) {
+		fputs("0\n", f);
+		fclose(f);
+	}
+	f = fopen(TRACEFS "/kprobe_events", "w");
+	if (f) {
+		fputs("-:vmsync/flush\n", f);
+		fclose(f);
+	}
+}
+
+static void trace_clear(void)
+{
+	FILE *f = fopen(TRACEFS "/trace", "w");
+
+	if (f)
+		fclose(f);
+}
+
+/* Counts flush hits with exactly [start, end); *other gets the rest. */
+static int trace_count(__u64 start, __u64 end, int *other)
+{
+	char line[512], want[128];
+	FILE *f = fopen(TRACEFS "/trace", "r");
+	int n = 0;
+
+	*other = 0;
+	if (!f)
+		return -1;
+	snprintf(want, sizeof(want), "start=0x%llx end=0x%llx",
+		 (unsigned long long)start, (unsigned long long)end);
+	while (fgets(line, sizeof(line), f)) {
+		if (line[0] == '#' || !strstr(line, "flush:"))
+			continue;
+		if (strstr(line, want))
+			n++;
+		else
+			(*other)++;
+	}
+	fclose(f);
+	return n;
+}
+
+TEST_F(vmsync, flush_kprobe)
+{
+	struct vmsync_chunk c[] = { pages(PG, PG), pages(3 * PG, 2 * PG) };
+	struct vmsync_map m = {};
+	struct vmsync_commit cm;
+	int ret, other;
+
+	ret = kprobe_setup();
+	if (ret)
+		SKIP(return, "kprobe on flush_tlb_kernel_range: %s", strerror(-ret));
+
+	/* Eager: exactly one ranged flush for the populated span. */
+	ASSERT_EQ(0, map_chunks(self->fd, 8 * PG, 0, c, 2, &m));
+	trace_clear();
+	ASSERT_EQ(0, commit(self->fd, m.handle, VMSYNC_COMMIT_EAGER, &cm));
+	EXPECT_EQ(4 * PG, cm.end - cm.start);
+	EXPECT_EQ(1, trace_count(cm.start, cm.end, &other));
+	ASSERT_EQ(0, unmap(self->fd, m.handle, 0));
+
+	/* Default: no ranged TLB flush at commit (flush_cache_vmap only). */
+	ASSERT_EQ(0, map_chunks(self->fd, 8 * PG, 0, c, 2, &m));
+	trace_clear();
+	ASSERT_EQ(0, commit(self->fd, m.handle, 0, &cm));
+	EXPECT_EQ(0, trace_count(cm.start, cm.end, &other));
+	ASSERT_EQ(0, unmap(self->fd, m.handle, 0));
+
+	/* Negative control: a sabotaged eager commit must show no flush. */
+	if (self->info.test_controls) {
+		ASSERT_EQ(0, map_chunks(self->fd, 8 * PG, 0, c, 2, &m));
+		trace_clear();
+		ASSERT_EQ(0, commit(self->fd, m.handle,
+				    VMSYNC_COMMIT_EAGER | VMSYNC_COMMIT_SKIP_FLUSH, &cm));
+		EXPECT_EQ(0, cm.flushed);
+		EXPECT_EQ(0, trace_count(cm.start, cm.end, &other))
+			TH_LOG("the flush audit did not notice a skipped flush");
+		ASSERT_EQ(0, unmap(self->fd, m.handle, 0));
+	}
+	kprobe_teardown();
+}
+
+/* RISC-V: the default commit arms this CPU's lazy sfence.vma. */
+TEST_F(vmsync, flush_lazy_bit)
+{
+	struct vmsync_chunk c[] = { pages(0, PG), pages(2 * PG, PG) };
+	struct vmsync_map m = {};
+	struct vmsync_commit cm;
+
+	ASSERT_EQ(0, map_chunks(self->fd, 4 * PG, 0, c, 2, &m));
+	ASSERT_EQ(0, commit(self->fd, m.handle, VMSYNC_COMMIT_OBSERVE, &cm));
+	ASSERT_EQ(0, unmap(self->fd, m.handle, 0));
+	if (cm.lazy_armed == -EOPNOTSUPP)
+		SKIP(return, "no lazy vmalloc flush on this architecture");
+	EXPECT_EQ(1, cm.lazy_armed);
+
+	/* Eager mode flushes the range instead of arming the lazy bit. */
+	ASSERT_EQ(0, map_chunks(self->fd, 4 * PG, 0, c, 2, &m));
+	ASSERT_EQ(0, commit(self->fd, m.handle,
+			    VMSYNC_COMMIT_OBSERVE | VMSYNC_COMMIT_EAGER, &cm));
+	EXPECT_EQ(0, cm.lazy_armed);
+	ASSERT_EQ(0, unmap(self->fd, m.handle, 0));
+
+	/* Negative control: a skipped flush leaves the bit clear. */
+	if (!self->info.test_controls)
+		SKIP(return, "CONFIG_RUST_VMSYNC_TEST_CONTROLS is off");
+	ASSERT_EQ(0, map_chunks(self->fd, 4 * PG, 0, c, 2, &m));
+	ASSERT_EQ(0, commit(self->fd, m.handle,
+			    VMSYNC_COMMIT_OBSERVE | VMSYNC_COMMIT_SKIP_FLUSH, &cm));
+	EXPECT_EQ(0, cm.lazy_armed)
+		TH_LOG("the lazy-flush audit did not notice a skipped flush");
+	ASSERT_EQ(0, unmap(self->fd, m.handle, 0));
+}
+
+/*
+ * x86: after commit every pgd on pgd_list, including one of a process
+ * created before the mapping, agrees with init_mm for the whole span.
+ */
+TEST_F(vmsync, sync_pgd_list)
+{
+	__u64 size = 2 * self->info.pmd_size;
+	struct vmsync_chunk c[] = { pages(0, PG), pages(size - PG, PG) };
+	struct vmsync_map m = {};
+	struct vmsync_commit cm;
+	struct vmsync_audit a;
+	int pipefd[2];
+	pid_t child;
+	char ch;
+
+	ASSERT_EQ(0, pipe(pipefd));
+	child = fork();
+	ASSERT_GE(child, 0);
+	if (child == 0) {
+		close(pipefd[1]);
+		if (read(pipefd[0], &ch, 1) < 0)
+			_exit(1);
+		_exit(0);
+	}
+	close(pipefd[0]);
+
+	ASSERT_EQ(0, map_chunks(self->fd, size, VMSYNC_MAP_ALIGNED, c, 2, &m));
+	ASSERT_EQ(0, commit(self->fd, m.handle, 0, &cm));
+	EXPECT_EQ(!!(cm.mask & cm.sync_mask), cm.synced);
+	ASSERT_EQ(0, audit(self->fd, m.handle, VMSYNC_AUDIT_SYNC, 0, &a));
+	ASSERT_EQ(0, unmap(self->fd, m.handle, 0));
+	ASSERT_EQ(1, write(pipefd[1], "x", 1));
+	close(pipefd[1]);
+	waitpid(child, NULL, 0);
+	if (a.status == -EOPNOTSUPP)
+		SKIP(return, "ARCH_PAGE_TABLE_SYNC_MASK is 0 or no pgd_list: n/a");
+	EXPECT_EQ(0, a.status);
+	EXPECT_EQ(0, a.bad);
+	/* init, this test and the child at least. */
+	EXPECT_GE(a.checked, 3);
+}
+
+/* Negative control: withholding a needed sync must fail the audit. */
+TEST_F(vmsync, sync_negative_control)
+{
+	__u64 size = 8 * self->info.pmd_size;
+	struct vmsync_chunk c[] = { pages(0, PG), pages(size - PG, PG) };
+	struct vmsync_map m = {};
+	struct vmsync_commit cm;
+	struct vmsync_audit a;
+
+	if (!self->info.test_controls)
+		SKIP(return, "CONFIG_RUST_VMSYNC_TEST_CONTROLS is off");
+	if (!self->info.sync_mask)
+		SKIP(return, "ARCH_PAGE_TABLE_SYNC_MASK is 0: nothing to withhold");
+	ASSERT_EQ(0, map_chunks(self->fd, size, VMSYNC_MAP_ALIGNED, c, 2, &m));
+	ASSERT_EQ(0, commit(self->fd, m.handle, VMSYNC_COMMIT_SKIP_SYNC, &cm));
+	EXPECT_EQ(0, cm.synced);
+	ASSERT_EQ(0, audit(self->fd, m.handle, VMSYNC_AUDIT_SYNC, 0, &a));
+	ASSERT_EQ(0, unmap(self->fd, m.handle, 0));
+	if (!(cm.mask & cm.sync_mask))
+		SKIP(return, "mask %#x needed no sync (sync mask %#x): upper levels preallocated",
+		     cm.mask, cm.sync_mask);
+	EXPECT_EQ(1, a.status) TH_LOG("the sync audit did not notice a skipped sync");
+	EXPECT_GT(a.bad, 0);
+}
+
+static void need_bar(struct __test_metadata *_metadata, struct vmsync_info *i)
+{
+	if (i->bar_size < (8UL << 20))
+		SKIP(return, "no 8 MiB ivshmem BAR (bar_size %#llx)",
+		     (unsigned long long)i->bar_size);
+}
+
+/* i915 path: RAM pages and WC/UC BAR windows interleaved in one range. */
+TEST_F(vmsync, bar_mixed_data)
+{
+	struct vmsync_chunk c[] = {
+		pages(0, PG),
+		bar(PG, 0x10000, 2 * PG, VMSYNC_CACHE_WC, 0),
+		pages(3 * PG, 2 * PG),
+		bar(6 * PG, 0x200000 - PG, 2 * PG, VMSYNC_CACHE_UC, 0),
+	};
+	struct vmsync_map m = {};
+	struct vmsync_commit cm;
+	struct vmsync_audit a;
+
+	need_bar(_metadata, &self->info);
+	if (self->info.bar_size < (8UL << 20))
+		return;
+	ASSERT_EQ(0, map_chunks(self->fd, 8 * PG, 0, c, ARRAY_LEN(c), &m));
+	ASSERT_EQ(0, commit(self->fd, m.handle, 0, &cm));
+	ASSERT_EQ(0, audit(self->fd, m.handle, VMSYNC_AUDIT_DATA, 7, &a));
+	EXPECT_EQ(0, a.bad) TH_LOG("first bad byte at %#llx",
+				   (unsigned long long)a.first_bad);
+	EXPECT_EQ(2 * 7 * PG, a.checked);
+	ASSERT_EQ(0, audit(self->fd, m.handle, VMSYNC_AUDIT_ENTRIES, 0, &a));
+	EXPECT_EQ(0, a.bad);
+	ASSERT_EQ(0, unmap(self->fd, m.handle, 0));
+
+	/* BAR windows outside the BAR are refused. */
+	c[0] = bar(0, self->info.bar_size, PG, VMSYNC_CACHE_WC, 0);
+	EXPECT_EQ(-ERANGE, map_chunks(self->fd, 8 * PG, 0, c, 1, NULL));
+	c[0] = bar(0, self->info.bar_size - PG, 2 * PG, VMSYNC_CACHE_WC, 0);
+	EXPECT_EQ(-ERANGE, map_chunks(self->fd, 8 * PG, 0, c, 1, NULL));
+	c[0] = bar(0, 3, PG, VMSYNC_CACHE_WC, 0);
+	EXPECT_EQ(-EINVAL, map_chunks(self->fd, 8 * PG, 0, c, 1, NULL));
+}
+
+/* A 2 MiB aligned BAR window becomes one PMD leaf: PMD set, PTE not. */
+TEST_F(vmsync, bar_pmd_leaf)
+{
+	__u64 pmd = self->info.pmd_size;
+	struct vmsync_chunk c[] = {
+		bar(0, 2UL << 20, pmd, VMSYNC_CACHE_WC, VMSYNC_CHUNK_HUGE),
+	};
+	struct vmsync_map m = {};
+	struct vmsync_commit cm;
+	struct vmsync_audit a;
+
+	need_bar(_metadata, &self->info);
+	if (self->info.bar_size < (8UL << 20))
+		return;
+	if (pmd != (2UL << 20))
+		SKIP(return, "PMD size %#llx is not 2 MiB", (unsigned long long)pmd);
+	ASSERT_EQ(0, map_chunks(self->fd, 2 * pmd, VMSYNC_MAP_ALIGNED, c, 1, &m));
+	ASSERT_EQ(0, commit(self->fd, m.handle, 0, &cm));
+	TH_LOG("huge: predicted %#x mask %#x leaves %u", m.predicted, cm.mask,
+	       cm.leaves);
+	EXPECT_EQ(1, cm.leaves);
+	EXPECT_TRUE(cm.mask & VMSYNC_PMD);
+	EXPECT_FALSE(cm.mask & VMSYNC_PTE);
+	EXPECT_EQ((m.predicted & ~VMSYNC_PTE) | VMSYNC_PMD, cm.mask);
+	ASSERT_EQ(0, audit(self->fd, m.handle, VMSYNC_AUDIT_ENTRIES, 0, &a));
+	EXPECT_EQ(0, a.bad);
+	EXPECT_EQ(pmd / PG, a.checked);
+	ASSERT_EQ(0, audit(self->fd, m.handle, VMSYNC_AUDIT_DATA, 3, &a));
+	EXPECT_EQ(0, a.bad);
+	ASSERT_EQ(0, unmap(self->fd, m.handle, 0));
+
+	/* The same window without HUGE uses PTEs. */
+	c[0].flags = 0;
+	ASSERT_EQ(0, map_chunks(self->fd, 2 * pmd, VMSYNC_MAP_ALIGNED, c, 1, &m));
+	ASSERT_EQ(0, commit(self->fd, m.handle, 0, &cm));
+	EXPECT_EQ(pmd / PG, cm.leaves);
+	EXPECT_TRUE(cm.mask & VMSYNC_PTE);
+	ASSERT_EQ(0, unmap(self->fd, m.handle, 0));
+}
+
+/*
+ * Host-checked: write a pattern through a mapping that interleaves RAM
+ * pages with BAR windows; the host compares its backing file after exit.
+ */
+TEST_F(vmsync, bar_host_pattern)
+{
+	struct vmsync_chunk c[] = {
+		pages(0, 2 * PG),
+		bar(2 * PG, BAR_HOST_BASE + 0x3000, 5 * PG, VMSYNC_CACHE_WC, 0),
+		pages(7 * PG, PG),
+		bar(8 * PG, BAR_HOST_BASE + 0x100000, 2 * PG, VMSYNC_CACHE_WC, 0),
+		bar(11 * PG, BAR_HOST_BASE + 0x201000, PG, VMSYNC_CACHE_UC, 0),
+	};
+	struct vmsync_fill f = { .seed = 0x5eed };
+	struct vmsync_map m = {};
+
+	need_bar(_metadata, &self->info);
+	if (self->info.bar_size < (8UL << 20))
+		return;
+	ASSERT_EQ(0, map_chunks(self->fd, 12 * PG, 0, c, ARRAY_LEN(c), &m));
+	ASSERT_EQ(0, commit(self->fd, m.handle, 0, NULL));
+	f.handle = m.handle;
+	ASSERT_EQ(0, ioctl(self->fd, VMSYNC_IOC_FILL, &f));
+	ASSERT_EQ(0, unmap(self->fd, m.handle, 0));
+	for (unsigned int i = 0; i < ARRAY_LEN(c); i++) {
+		if (c[i].kind != VMSYNC_CHUNK_BAR)
+			continue;
+		printf("# vmsync-bar-expect region=%#lx size=%#lx bar_off=%#llx len=%#llx range_off=%#llx seed=%#llx\n",
+		       BAR_HOST_BASE, BAR_HOST_BASE,
+		       (unsigned long long)c[i].bar_offset,
+		       (unsigned long long)c[i].len,
+		       (unsigned long long)c[i].offset,
+		       (unsigned long long)f.seed);
+	}
+	fflush(stdout);
+}
+
+TEST_HARNESS_MAIN
