@@ -208,7 +208,14 @@ void rust_helper_flush_cache_vunmap(unsigned long start, unsigned long end)
 	flush_cache_vunmap(start, end);
 }
 
-/* A real function on most architectures; bindgen does not see it on x86. */
+/*
+ * bindgen parses the helpers with -DMODULE, and x86 hides this declaration
+ * from modules; the helpers themselves are built in.
+ */
+#if defined(CONFIG_X86) && defined(MODULE)
+void flush_tlb_kernel_range(unsigned long start, unsigned long end);
+#endif
+
 void rust_helper_flush_tlb_kernel_range(unsigned long start, unsigned long end)
 {
 	flush_tlb_kernel_range(start, end);

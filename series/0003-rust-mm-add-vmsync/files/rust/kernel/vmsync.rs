@@ -316,21 +316,23 @@ impl VaRange {
         self.start + self.size
     }
 
-    /// Walks the kernel page tables for the whole range without changing them and returns the
-    /// levels that mapping it with PTEs would populate, not counting [`PgtblMask::PTE`].
+    /// Walks the kernel page tables for the window `[offset, offset + len)` of the range
+    /// without changing them and returns the levels that mapping it with PTEs would populate,
+    /// not counting [`PgtblMask::PTE`].
     ///
     /// This is an audit aid: it predicts the mask of a batch independently of the batch code.
-    pub fn levels_to_populate(&self) -> PgtblMask {
+    /// Errors: see [`check_window`].
+    pub fn levels_to_populate(&self, offset: usize, len: usize) -> Result<PgtblMask> {
+        let end = self.start + check_window(self.size, offset, len)?;
         let mut mask = PgtblMask::empty();
-        let end = self.end();
-        let mut addr = self.start;
+        let mut addr = self.start + offset;
         while addr < end {
             // SAFETY: Pure address arithmetic.
             let next = unsafe { bindings::pmd_addr_end(addr as _, end as _) } as usize;
             mask |= predict_levels(addr);
             addr = next;
         }
-        mask
+        Ok(mask)
     }
 }
 

@@ -385,7 +385,14 @@ impl Inner {
             }
         };
         let reuse = a.flags & MAP_REUSE != 0;
-        let predicted = range.levels_to_populate();
+        let mut predicted = PgtblMask::empty();
+        for d in descs.iter() {
+            let (o, l) = (usize::try_from(d.offset), usize::try_from(d.len));
+            if let (Ok(o), Ok(l)) = (o, l) {
+                // Bad windows are reported by `add_chunk` below.
+                predicted |= range.levels_to_populate(o, l).unwrap_or_default();
+            }
+        }
         let mut batch = Batch::new(range);
         let res = descs.iter().try_for_each(|d| add_chunk(&mut batch, d));
         if let Err(e) = res {

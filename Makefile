@@ -1,0 +1,42 @@
+# SPDX-License-Identifier: GPL-2.0
+# vmsync: entry points. See README.md. Everything heavy lives in
+# $(VMSYNC_CACHE) (default ~/.cache/vmsync), never in this repository.
+
+SHELL := /bin/bash
+ARCH ?= riscv64
+ARCHES ?= riscv64 x86_64
+T ?=
+
+.PHONY: help run check check-arch series series-check deps tree build clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | \
+		sed -E 's/^([a-z-]+):.*## (.*)/  make \1\t\2/' | expand -t 24
+	@echo "  variables: ARCH=$(ARCH) (one arch), ARCHES=\"$(ARCHES)\" (check), T=test_name"
+
+run: ## Build, boot and probe the riscv64 kernel (ARCH=...), print the report
+	@scripts/run.sh $(ARCH)
+
+check: ## Everything on every arch: KTAP summary, series round trip
+	@scripts/check.sh $(ARCHES)
+
+check-arch: ## Like check, one arch (ARCH=...), optionally one test (T=...)
+	@VMSYNC_TESTS="$(T)" scripts/check.sh $(ARCH)
+
+series: ## Export the overlay as a git format-patch series with cover letter
+	@scripts/series.sh export
+
+series-check: ## Export the series and check that git am reproduces the overlay
+	@scripts/series.sh verify
+
+deps: ## Install/check host dependencies (apt, rust-src, bindgen)
+	@scripts/deps.sh
+
+tree: ## Unpack the base kernel into the cache and apply the overlay
+	@scripts/tree.sh
+
+build: ## Configure and build the kernel and probe for ARCH
+	@scripts/deps.sh && scripts/tree.sh && scripts/build.sh $(ARCH)
+
+clean: ## Remove build trees and outputs from the cache (keeps the source)
+	rm -rf "$${VMSYNC_CACHE:-$$HOME/.cache/vmsync}"/{build,out}

@@ -1,0 +1,50 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# check.sh [ARCH...]: everything. For each architecture: build, boot, KTAP,
+# host-side BAR check; then the patch-series round trip. Prints a summary per
+# architecture and, last, "N passed, N failed, N skipped". Exit status is
+# non-zero if anything failed.
+
+. "$(dirname "$0")/lib.sh"
+arches=${*:-$ARCHES_ALL}
+
+"$ROOT/scripts/deps.sh"
+"$ROOT/scripts/tree.sh"
+
+passed=0 failed=0 skipped=0
+summary=()
+for arch in $arches; do
+	arch_vars "$arch"
+	rc=0
+	"$ROOT/scripts/arch.sh" "$arch" || rc=$?
+	if [ -f "$OUT/result.json" ]; then
+		read -r p f s < <(python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print(r["passed"], r["failed"] + (1 if r["problems"] and not r["failed"] else 0), r["skipped"])' "$OUT/result.json")
+	else
+		p=0 f=1 s=0
+	fi
+	case "$(cat "$OUT/barcheck.txt" 2>/dev/null)" in
+	"ok"*"# SKIP"*) s=$((s + 1)) ;;
+	"ok"*) p=$((p + 1)) ;;
+	*) f=$((f + 1)) ;;
+	esac
+	[ "$rc" = 0 ] || [ "$f" != 0 ] || f=1
+	passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + s))
+	summary+=("$(printf '%-8s %5d passed %5d failed %5d skipped   %s' "$arch" "$p" "$f" "$s" \
+		"$([ "$rc" = 0 ] && echo ok || echo "FAIL (logs: $OUT)")")")
+done
+
+rc=0
+"$ROOT/scripts/series.sh" verify || rc=$?
+if [ "$rc" = 0 ]; then
+	passed=$((passed + 1))
+	summary+=("series   git am of the exported series reproduces the overlay: ok")
+else
+	failed=$((failed + 1))
+	summary+=("series   git am round trip: FAIL")
+fi
+
+echo
+echo "== vmsync check summary"
+printf '%s\n' "${summary[@]}"
+echo "$passed passed, $failed failed, $skipped skipped"
+[ "$failed" = 0 ]
