@@ -38,8 +38,9 @@ git -C "$KSRC" worktree remove --force "$wt" 2>/dev/null || rm -rf "$wt"
 git -C "$KSRC" worktree prune
 git -C "$KSRC" worktree add -q --detach "$wt" vmsync-base
 ok=0
+mapfile -t patches < <(ls "$dest"/[0-9][0-9][0-9][0-9]-*.patch | grep -v '/0000-cover-letter\.patch$')
 if git -C "$wt" -c user.name=vmsync -c user.email=vmsync@localhost \
-	am -q --keep-cr "$dest"/00[0-9][1-9]-*.patch "$dest"/00[1-9][0-9]-*.patch 2>"$CACHE/out/series-am.log"; then
+	am -q --keep-cr "${patches[@]}" 2>"$CACHE/out/series-am.log"; then
 	want=$(git -C "$KSRC" rev-parse 'vmsync^{tree}')
 	got=$(git -C "$wt" rev-parse 'HEAD^{tree}')
 	if [ "$want" = "$got" ]; then

@@ -340,7 +340,35 @@ static void trace_clear(void)
 		fclose(f);
 }
 
-/* Counts flush hits with exactly [start, end); *other gets the rest. */
+/* Hits of the kprobe so far, counted by the kprobe core itself. */
+static long probe_hits(void)
+{
+	char line[512], name[128];
+	long hits, missed, ret = -1;
+	FILE *f = fopen(TRACEFS "/kprobe_profile", "r");
+
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "%127s %ld %ld", name, &hits, &missed) == 3 &&
+		    !strcmp(name, "flush"))
+			ret = hits;
+	if (f)
+		fclose(f);
+	return ret;
+}
+
+/* Counts flush records with exactly [start, end); *other gets the rest. */
+static void trace_dump(void)
+{
+	char line[512];
+	FILE *f = fopen(TRACEFS "/trace", "r");
+
+	while (f && fgets(line, sizeof(line), f))
+		if (line[0] != '#')
+			printf("# trace: %s", line);
+	if (f)
+		fclose(f);
+}
+
 static int trace_count(__u64 start, __u64 end, int *other)
 {
 	char line[512], want[128];
@@ -364,42 +392,65 @@ static int trace_count(__u64 start, __u64 end, int *other)
 	return n;
 }
 
+/*
+ * Commits with @flags and returns how often flush_tlb_kernel_range() ran
+ * during the commit; *exact gets the number of trace records for exactly
+ * the committed span, or -1 where no records reach the trace buffer.
+ */
+static long commit_counting(int fd, struct vmsync_chunk *c, unsigned int n,
+			    __u32 flags, struct vmsync_commit *cm, int *exact)
+{
+	struct vmsync_map m = {};
+	long before, after;
+	int other;
+
+	if (map_chunks(fd, 8 * PG, 0, c, n, &m))
+		return -1000;
+	trace_clear();
+	before = probe_hits();
+	if (commit(fd, m.handle, flags, cm))
+		return -1000;
+	after = probe_hits();
+	*exact = trace_count(cm->start, cm->end, &other);
+	if (*exact == 0 && other == 0 && after > before)
+		*exact = -1;	/* hits, but no records: range not observable */
+	if (unmap(fd, m.handle, 0))
+		return -1000;
+	return after - before;
+}
+
 TEST_F(vmsync, flush_kprobe)
 {
 	struct vmsync_chunk c[] = { pages(PG, PG), pages(3 * PG, 2 * PG) };
-	struct vmsync_map m = {};
 	struct vmsync_commit cm;
-	int ret, other;
+	int ret, exact;
 
 	ret = kprobe_setup();
 	if (ret)
 		SKIP(return, "kprobe on flush_tlb_kernel_range: %s", strerror(-ret));
 
-	/* Eager: exactly one ranged flush for the populated span. */
-	ASSERT_EQ(0, map_chunks(self->fd, 8 * PG, 0, c, 2, &m));
-	trace_clear();
-	ASSERT_EQ(0, commit(self->fd, m.handle, VMSYNC_COMMIT_EAGER, &cm));
+	/* Eager: exactly one ranged flush, for the populated span. */
+	EXPECT_EQ(1, commit_counting(self->fd, c, 2, VMSYNC_COMMIT_EAGER, &cm, &exact));
 	EXPECT_EQ(4 * PG, cm.end - cm.start);
-	EXPECT_EQ(1, trace_count(cm.start, cm.end, &other));
-	ASSERT_EQ(0, unmap(self->fd, m.handle, 0));
+	if (exact < 0)
+		TH_LOG("kprobe hits counted, but this kernel emits no trace records: range not checked");
+	else
+		EXPECT_EQ(1, exact) {
+			TH_LOG("span [%#llx, %#llx):", (unsigned long long)cm.start,
+			       (unsigned long long)cm.end);
+			trace_dump();
+		}
 
 	/* Default: no ranged TLB flush at commit (flush_cache_vmap only). */
-	ASSERT_EQ(0, map_chunks(self->fd, 8 * PG, 0, c, 2, &m));
-	trace_clear();
-	ASSERT_EQ(0, commit(self->fd, m.handle, 0, &cm));
-	EXPECT_EQ(0, trace_count(cm.start, cm.end, &other));
-	ASSERT_EQ(0, unmap(self->fd, m.handle, 0));
+	EXPECT_EQ(0, commit_counting(self->fd, c, 2, 0, &cm, &exact));
 
 	/* Negative control: a sabotaged eager commit must show no flush. */
 	if (self->info.test_controls) {
-		ASSERT_EQ(0, map_chunks(self->fd, 8 * PG, 0, c, 2, &m));
-		trace_clear();
-		ASSERT_EQ(0, commit(self->fd, m.handle,
-				    VMSYNC_COMMIT_EAGER | VMSYNC_COMMIT_SKIP_FLUSH, &cm));
-		EXPECT_EQ(0, cm.flushed);
-		EXPECT_EQ(0, trace_count(cm.start, cm.end, &other))
+		EXPECT_EQ(0, commit_counting(self->fd, c, 2,
+					     VMSYNC_COMMIT_EAGER | VMSYNC_COMMIT_SKIP_FLUSH,
+					     &cm, &exact))
 			TH_LOG("the flush audit did not notice a skipped flush");
-		ASSERT_EQ(0, unmap(self->fd, m.handle, 0));
+		EXPECT_EQ(0, cm.flushed);
 	}
 	kprobe_teardown();
 }
