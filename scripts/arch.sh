@@ -49,6 +49,8 @@ $OUT/guest/vmsync_test /bin/vmsync_test 0755
 $OUT/guest/vmsync_report /bin/vmsync_report 0755" \
 	"$ROOT/scripts/initramfs.sh" "$arch"
 
+# PAE only stops sharing the kernel PMD (and starts needing the sync) with PTI.
+[ "$arch" = i386-pae ] && export VMSYNC_CMDLINE="pti=on ${VMSYNC_CMDLINE:-}"
 boot=0
 "$ROOT/scripts/boot.sh" "$arch" || boot=$?
 

@@ -9,7 +9,7 @@ KSRC=$CACHE/src/linux-6.12
 BASE_TARBALL=/usr/src/linux-source-6.12.tar.xz
 BASE_VERSION=6.12.117
 LLVM_SUFFIX=-19
-ARCHES_ALL="riscv64 x86_64"
+ARCHES_ALL="riscv64 x86_64 i386 i386-pae"
 
 export PATH=/usr/lib/llvm-19/bin:$HOME/.cargo/bin:$PATH
 export VMSYNC_T0=${VMSYNC_T0:-$(date +%s)}
@@ -47,6 +47,9 @@ arch_vars() {
 	x86_64)
 		KARCH=x86_64; KIMAGE=arch/x86/boot/bzImage
 		QEMU=qemu-system-x86_64; UCC=gcc ;;
+	i386|i386-pae)
+		KARCH=i386; KIMAGE=arch/x86/boot/bzImage
+		QEMU=qemu-system-i386; UCC=i686-linux-gnu-gcc ;;
 	*)
 		die "unknown arch '$1' (supported: $ARCHES_ALL)" ;;
 	esac

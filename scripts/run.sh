@@ -17,7 +17,8 @@ grep -E '^\[ *[0-9]+s\]' "$OUT/run.log" || true
 echo
 echo "================ vmsync report: $arch (QEMU TCG) ================"
 # The report step's output, between init's step markers, unindented.
-awk '/# vmsync-init: begin [0-9]+ report$/ {on=1; next}
+awk '{sub(/\r$/, "")}
+     /# vmsync-init: begin [0-9]+ report$/ {on=1; next}
      on && /# vmsync-init: end/ {on=0}
      on {sub(/^    /, ""); sub(/^# ?/, ""); print}' "$OUT/console.log" 2>/dev/null
 echo "================================================================="

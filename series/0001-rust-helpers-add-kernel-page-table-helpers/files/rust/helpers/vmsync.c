@@ -91,6 +91,21 @@ unsigned long rust_helper_pte_pfn_at(pte_t *pte)
 	return pte_pfn(ptep_get(pte));
 }
 
+/*
+ * By-value variants: pte_t crosses the language boundary as a small struct,
+ * returned and passed by value.  Used to check that Rust and C agree on how
+ * small structs travel (-freg-struct-return on x86-32).
+ */
+pte_t rust_helper_pfn_pte_value(unsigned long pfn, const pgprot_t *prot)
+{
+	return pfn_pte(pfn, *prot);
+}
+
+unsigned long rust_helper_pte_pfn_value(pte_t pte)
+{
+	return pte_pfn(pte);
+}
+
 unsigned long rust_helper_pgd_addr_end(unsigned long addr, unsigned long end)
 {
 	return pgd_addr_end(addr, end);

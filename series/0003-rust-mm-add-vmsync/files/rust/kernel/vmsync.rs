@@ -1213,6 +1213,110 @@ pub fn lookup_pfn(addr: usize) -> Option<usize> {
     }
 }
 
+struct PteWalk<'a> {
+    f: &'a mut dyn FnMut(usize, usize),
+    count: usize,
+}
+
+/// `pte_fn_t` for [`walk_kernel_ptes`].
+///
+/// # Safety
+///
+/// Called by `apply_to_existing_page_range()` with a present PTE and the `PteWalk` passed to it.
+unsafe extern "C" fn pte_walk_cb(
+    pte: *mut bindings::pte_t,
+    addr: crate::ffi::c_ulong,
+    data: *mut crate::ffi::c_void,
+) -> crate::ffi::c_int {
+    // SAFETY: `data` is the `PteWalk` of `walk_kernel_ptes`, exclusively ours during the walk.
+    let walk = unsafe { &mut *data.cast::<PteWalk<'_>>() };
+    // SAFETY: `pte` is a valid entry (function contract).
+    let pfn = unsafe { bindings::pte_pfn_at(pte) } as usize;
+    walk.count += 1;
+    (walk.f)(addr as usize, pfn);
+    0
+}
+
+/// Calls `f(addr, pfn)` for every present PTE of the kernel page tables in `[start, end)`, using
+/// the C walker `apply_to_existing_page_range()`, and returns how many there were.
+///
+/// C calls back into Rust here (a `pte_fn_t`), which makes this a check of the calling
+/// convention between the two languages as much as a helper. May sleep.
+///
+/// # Examples
+///
+/// ```
+/// use kernel::page::{Page, PAGE_SIZE};
+/// use kernel::prelude::*;
+/// use kernel::vmsync::{walk_kernel_ptes, Batch, FlushPolicy, VaRange};
+///
+/// let mut pages = KVec::new();
+/// for _ in 0..3 {
+///     pages.push(Page::alloc_page(GFP_KERNEL)?, GFP_KERNEL)?;
+/// }
+/// let mut batch = Batch::new(VaRange::reserve(8 * PAGE_SIZE)?);
+/// batch.map_pages(4 * PAGE_SIZE, pages)?;
+/// let map = batch.commit(FlushPolicy::ArchDefault);
+/// let (start, end) = (map.addr(), map.addr() + map.size());
+/// let mut seen = KVec::new();
+/// let n = walk_kernel_ptes(start, end, &mut |addr, pfn| {
+///     let _ = seen.push((addr, pfn), GFP_ATOMIC);
+/// })?;
+/// assert_eq!(n, 3);
+/// assert_eq!(seen.len(), 3);
+/// for (i, (addr, pfn)) in seen.iter().enumerate() {
+///     assert_eq!(*addr, start + (4 + i) * PAGE_SIZE);
+///     assert_eq!(kernel::vmsync::lookup_pfn(*addr), Some(*pfn));
+/// }
+/// assert_eq!(map.audit_entries(), 0);
+/// # Ok::<(), Error>(())
+/// ```
+pub fn walk_kernel_ptes(start: usize, end: usize, f: &mut dyn FnMut(usize, usize)) -> Result<usize> {
+    if start > end || start % PAGE_SIZE != 0 || end % PAGE_SIZE != 0 {
+        return Err(EINVAL);
+    }
+    let mut walk = PteWalk { f, count: 0 };
+    // SAFETY: `init_mm` is the kernel mm; the callback matches `pte_fn_t` and `walk` outlives
+    // the call. Only present entries are visited; nothing is allocated.
+    to_result(unsafe {
+        bindings::apply_to_existing_page_range(
+            core::ptr::addr_of_mut!(bindings::init_mm),
+            start as _,
+            (end - start) as _,
+            Some(pte_walk_cb),
+            (&mut walk as *mut PteWalk<'_>).cast(),
+        )
+    })?;
+    Ok(walk.count)
+}
+
+/// Builds a PTE for `pfn` with `prot` in C and reads its pfn back in C, passing the `pte_t`
+/// both ways by value; returns the pfn. A mismatch in how the two languages return or pass
+/// small structs shows up as a different pfn.
+///
+/// # Examples
+///
+/// ```
+/// use kernel::vmsync::{pte_roundtrip, Prot};
+///
+/// for pfn in [0usize, 1, 0x1234, 0xabcde, 0xfffff] {
+///     assert_eq!(pte_roundtrip(pfn, Prot::Kernel), pfn);
+///     assert_eq!(pte_roundtrip(pfn, Prot::Uncached), pfn);
+/// }
+/// // 64-bit division on 32-bit targets goes through libcalls; formatting uses it.
+/// let big = core::hint::black_box(0x1234_5678_9abc_def0u64);
+/// assert_eq!(big / 1_000_000_007, 0x1234_5678_9abc_def0 / 1_000_000_007);
+/// assert_eq!(big % 1_000_000_007, 0x1234_5678_9abc_def0 % 1_000_000_007);
+/// let s = kernel::str::CString::try_from_fmt(kernel::fmt!("{}", big))?;
+/// assert_eq!(s.as_bytes(), b"1311768467463790320");
+/// # Ok::<(), Error>(())
+/// ```
+pub fn pte_roundtrip(pfn: usize, prot: Prot) -> usize {
+    let p = prot.to_pgprot();
+    // SAFETY: Pure computations on values.
+    unsafe { bindings::pte_pfn_value(bindings::pfn_pte_value(pfn as _, &p)) as usize }
+}
+
 /// # Safety
 ///
 /// `pmd` must be a present PMD leaf.
