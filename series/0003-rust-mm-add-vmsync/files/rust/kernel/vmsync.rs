@@ -176,10 +176,7 @@ pub fn check_window(size: usize, offset: usize, len: usize) -> Result<usize> {
 /// assert!(!pmd_leaf_fits(4 * M2, 6 * M2 as u64, M2 - 4096, M2));
 /// ```
 pub fn pmd_leaf_fits(va: usize, pa: u64, remaining: usize, pmd_size: usize) -> bool {
-    pmd_size != 0
-        && va % pmd_size == 0
-        && pa % (pmd_size as u64) == 0
-        && remaining >= pmd_size
+    pmd_size != 0 && va % pmd_size == 0 && pa % (pmd_size as u64) == 0 && remaining >= pmd_size
 }
 
 /// Returns `true` if `[a, a + alen)` and `[b, b + blen)` overlap (no overflow possible for
@@ -467,9 +464,9 @@ impl PciBar {
             return Err(e);
         }
         // SAFETY: `pdev` is valid and enabled; `name` is static.
-        if let Err(e) =
-            to_result(unsafe { bindings::pci_request_region(pdev.as_ptr(), bar, name.as_char_ptr()) })
-        {
+        if let Err(e) = to_result(unsafe {
+            bindings::pci_request_region(pdev.as_ptr(), bar, name.as_char_ptr())
+        }) {
             // SAFETY: Undo the enable and drop the reference.
             unsafe {
                 bindings::pci_disable_device(pdev.as_ptr());
@@ -781,17 +778,13 @@ impl Entries {
             // SAFETY: Read-only walk of present kernel tables covering our range; leaves are
             // cleared with the arch helpers. Nothing else maps into our reserved range.
             unsafe {
-                let pgd = bindings::pgd_offset_k(addr as _);
-                let p4d = bindings::p4d_offset(pgd, addr as _);
-                let pud = bindings::pud_offset(p4d, addr as _);
-                if bindings::pgd_none_at(pgd)
-                    || bindings::p4d_none_at(p4d)
-                    || bindings::pud_none_at(pud)
-                {
-                    addr = next;
-                    continue;
-                }
-                let pmd = bindings::pmd_offset(pud, addr as _);
+                let pmd = match find_pmd(bindings::pgd_offset_k(addr as _), addr) {
+                    Some(pmd) => pmd,
+                    None => {
+                        addr = next;
+                        continue;
+                    }
+                };
                 if bindings::pmd_none_at(pmd) {
                     addr = next;
                     continue;
@@ -1139,9 +1132,9 @@ impl Mapping {
                         // SAFETY: `page_to_pfn()` of a page we own.
                         (unsafe { bindings::page_to_pfn(p[i].as_ptr()) }) as usize
                     }
-                    Backing::Io { bar, bar_offset, .. } => {
-                        ((bar.start + *bar_offset as u64) / PAGE_SIZE as u64) as usize + i
-                    }
+                    Backing::Io {
+                        bar, bar_offset, ..
+                    } => ((bar.start + *bar_offset as u64) / PAGE_SIZE as u64) as usize + i,
                     Backing::Pfn { pfn, .. } => pfn + i,
                 };
                 if lookup_pfn(self.addr() + c.offset + i * PAGE_SIZE) != Some(want) {
@@ -1180,12 +1173,16 @@ impl Drop for Mapping {
     }
 }
 
-/// Returns the pfn mapped at kernel address `addr` by the kernel page tables, if any.
-pub fn lookup_pfn(addr: usize) -> Option<usize> {
-    // SAFETY: Read-only walk of the kernel page tables; lower levels are only walked when
-    // present.
+/// Walks from the page-table root entry `pgd` down to the PMD entry of `addr` without
+/// allocating; `None` if an upper level is empty.
+///
+/// # Safety
+///
+/// `pgd` must be the entry for `addr` in a valid page-table root whose tables for `addr` are
+/// not freed during the call (true for the vmalloc area).
+unsafe fn find_pmd(pgd: *mut bindings::pgd_t, addr: usize) -> Option<*mut bindings::pmd_t> {
+    // SAFETY: Function contract; each level is only walked when present.
     unsafe {
-        let pgd = bindings::pgd_offset_k(addr as _);
         if bindings::pgd_none_at(pgd) {
             return None;
         }
@@ -1197,7 +1194,16 @@ pub fn lookup_pfn(addr: usize) -> Option<usize> {
         if bindings::pud_none_at(pud) {
             return None;
         }
-        let pmd = bindings::pmd_offset(pud, addr as _);
+        Some(bindings::pmd_offset(pud, addr as _))
+    }
+}
+
+/// Returns the pfn mapped at kernel address `addr` by the kernel page tables, if any.
+pub fn lookup_pfn(addr: usize) -> Option<usize> {
+    // SAFETY: Read-only walk of the kernel page tables; lower levels are only walked when
+    // present.
+    unsafe {
+        let pmd = find_pmd(bindings::pgd_offset_k(addr as _), addr)?;
         if bindings::pmd_none_at(pmd) {
             return None;
         }
@@ -1271,7 +1277,11 @@ unsafe extern "C" fn pte_walk_cb(
 /// assert_eq!(map.audit_entries(), 0);
 /// # Ok::<(), Error>(())
 /// ```
-pub fn walk_kernel_ptes(start: usize, end: usize, f: &mut dyn FnMut(usize, usize)) -> Result<usize> {
+pub fn walk_kernel_ptes(
+    start: usize,
+    end: usize,
+    f: &mut dyn FnMut(usize, usize),
+) -> Result<usize> {
     if start > end || start % PAGE_SIZE != 0 || end % PAGE_SIZE != 0 {
         return Err(EINVAL);
     }
@@ -1374,21 +1384,8 @@ pub fn audit_sync(start: usize, end: usize) -> Result<SyncAudit> {
 ///
 /// `pgd` must be the entry for `addr` in a valid page-table root.
 unsafe fn pmd_entry_of(pgd: *mut bindings::pgd_t, addr: usize) -> Option<u64> {
-    // SAFETY: Function contract; lower levels are only walked when present.
-    unsafe {
-        if bindings::pgd_none_at(pgd) {
-            return None;
-        }
-        let p4d = bindings::p4d_offset(pgd, addr as _);
-        if bindings::p4d_none_at(p4d) {
-            return None;
-        }
-        let pud = bindings::pud_offset(p4d, addr as _);
-        if bindings::pud_none_at(pud) {
-            return None;
-        }
-        Some(bindings::pmd_val_at(bindings::pmd_offset(pud, addr as _)))
-    }
+    // SAFETY: Function contract.
+    unsafe { find_pmd(pgd, addr).map(|pmd| bindings::pmd_val_at(pmd)) }
 }
 
 /// Runs `f` with preemption disabled and reports whether it armed the RISC-V lazy vmalloc flush

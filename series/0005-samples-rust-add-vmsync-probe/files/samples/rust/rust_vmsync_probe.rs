@@ -10,7 +10,7 @@
 //! Locking: one mutex per open file, held for the whole ioctl. No other lock is taken here.
 
 use core::sync::atomic::{AtomicPtr, Ordering};
-use kernel::alloc::flags::{GFP_KERNEL, __GFP_ZERO};
+use kernel::alloc::flags::{__GFP_ZERO, GFP_KERNEL};
 use kernel::c_str;
 use kernel::ioctl::{_IOR, _IOW, _IOWR};
 use kernel::miscdevice::{MiscDevice, MiscDeviceOptions, MiscDeviceRegistration};
@@ -162,7 +162,7 @@ const IOC_AUDIT: u32 = _IOWR::<AuditArgs>(MAGIC, 0x04);
 const IOC_FILL: u32 = _IOW::<FillArgs>(MAGIC, 0x05);
 const IOC_UNMAP: u32 = _IOW::<UnmapArgs>(MAGIC, 0x06);
 
-/// The fill pattern, `VMSYNC_PATTERN()` of the uapi header.
+/// The fill pattern, `vmsync_pattern()` of the uapi header.
 fn pattern(seed: u64, off: u64) -> u8 {
     (off.wrapping_mul(131)
         .wrapping_add(seed.wrapping_mul(7))
@@ -274,7 +274,10 @@ impl MiscDevice for VmsyncFile {
 
 /// Reads the ioctl struct, runs `f` on it and copies it back (for `_IOR`/`_IOWR` commands the
 /// out fields matter; for `_IOW` writing back is harmless but skipped).
-fn rw<T: FromBytes + AsBytes + Default>(arg: usize, f: impl FnOnce(&mut T) -> Result) -> Result<isize> {
+fn rw<T: FromBytes + AsBytes + Default>(
+    arg: usize,
+    f: impl FnOnce(&mut T) -> Result,
+) -> Result<isize> {
     let size = core::mem::size_of::<T>();
     let (mut reader, mut writer) = UserSlice::new(arg, size).reader_writer();
     let mut a: T = reader.read()?;
@@ -574,7 +577,14 @@ fn add_chunk(batch: &mut Batch, d: &ChunkDesc) -> Result {
             };
             let bar = bar().ok_or(ENODEV)?;
             let bar_offset = usize::try_from(d.bar_offset).map_err(|_| EINVAL)?;
-            batch.map_iomem(offset, &bar, bar_offset, len, prot, d.flags & CHUNK_HUGE != 0)
+            batch.map_iomem(
+                offset,
+                &bar,
+                bar_offset,
+                len,
+                prot,
+                d.flags & CHUNK_HUGE != 0,
+            )
         }
         _ => Err(EINVAL),
     }
@@ -640,7 +650,9 @@ fn alias_read_page(c: &vmsync::Chunk, page: usize, buf: &mut [u8]) -> Result {
     match &c.backing {
         // SAFETY: `buf` holds `PAGE_SIZE` bytes.
         Backing::Pages(p) => unsafe { p[page].read_raw(buf.as_mut_ptr(), 0, PAGE_SIZE) },
-        Backing::Io { bar, bar_offset, .. } => {
+        Backing::Io {
+            bar, bar_offset, ..
+        } => {
             let alias = bar.ioremap(bar_offset + page * PAGE_SIZE, PAGE_SIZE)?;
             for (i, b) in buf.iter_mut().enumerate() {
                 *b = alias.read8(i)?;
@@ -655,7 +667,9 @@ fn alias_write_page(c: &vmsync::Chunk, page: usize, buf: &[u8]) -> Result {
     match &c.backing {
         // SAFETY: `buf` holds `PAGE_SIZE` bytes.
         Backing::Pages(p) => unsafe { p[page].write_raw(buf.as_ptr(), 0, PAGE_SIZE) },
-        Backing::Io { bar, bar_offset, .. } => {
+        Backing::Io {
+            bar, bar_offset, ..
+        } => {
             let alias = bar.ioremap(bar_offset + page * PAGE_SIZE, PAGE_SIZE)?;
             for (i, b) in buf.iter().enumerate() {
                 alias.write8(i, *b)?;

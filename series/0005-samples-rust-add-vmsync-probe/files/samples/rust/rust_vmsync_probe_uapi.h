@@ -11,6 +11,7 @@
 #ifndef _RUST_VMSYNC_PROBE_UAPI_H
 #define _RUST_VMSYNC_PROBE_UAPI_H
 
+#include <linux/const.h>
 #include <linux/ioctl.h>
 #include <linux/types.h>
 
@@ -19,11 +20,11 @@
 #define VMSYNC_MAX_BYTES	(256UL << 20)
 
 /* PGTBL_*_MODIFIED, as reported in masks. */
-#define VMSYNC_PGD		(1U << 0)
-#define VMSYNC_P4D		(1U << 1)
-#define VMSYNC_PUD		(1U << 2)
-#define VMSYNC_PMD		(1U << 3)
-#define VMSYNC_PTE		(1U << 4)
+#define VMSYNC_PGD		_BITUL(0)
+#define VMSYNC_P4D		_BITUL(1)
+#define VMSYNC_PUD		_BITUL(2)
+#define VMSYNC_PMD		_BITUL(3)
+#define VMSYNC_PTE		_BITUL(4)
 
 /* struct vmsync_chunk.kind */
 #define VMSYNC_CHUNK_PAGES	1	/* freshly allocated RAM pages */
@@ -34,7 +35,7 @@
 #define VMSYNC_CACHE_UC		2
 
 /* struct vmsync_chunk.flags */
-#define VMSYNC_CHUNK_HUGE	(1U << 0)	/* allow PMD leaves */
+#define VMSYNC_CHUNK_HUGE	_BITUL(0)	/* allow PMD leaves */
 
 struct vmsync_chunk {
 	__u32 kind;		/* (in) VMSYNC_CHUNK_* */
@@ -47,8 +48,8 @@ struct vmsync_chunk {
 };
 
 /* struct vmsync_map.flags */
-#define VMSYNC_MAP_ALIGNED	(1U << 0)	/* PMD-aligned range */
-#define VMSYNC_MAP_REUSE	(1U << 1)	/* into the range kept by handle */
+#define VMSYNC_MAP_ALIGNED	_BITUL(0)	/* PMD-aligned range */
+#define VMSYNC_MAP_REUSE	_BITUL(1)	/* into the range kept by handle */
 
 struct vmsync_map {
 	__u64 size;		/* (in) bytes to reserve; ignored with REUSE */
@@ -62,10 +63,10 @@ struct vmsync_map {
 };
 
 /* struct vmsync_commit.flags */
-#define VMSYNC_COMMIT_EAGER	(1U << 0)	/* ranged flush_tlb_kernel_range() */
-#define VMSYNC_COMMIT_OBSERVE	(1U << 1)	/* watch the lazy flush bit */
-#define VMSYNC_COMMIT_SKIP_SYNC	(1U << 2)	/* negative control only */
-#define VMSYNC_COMMIT_SKIP_FLUSH (1U << 3)	/* negative control only */
+#define VMSYNC_COMMIT_EAGER	_BITUL(0)	/* ranged flush_tlb_kernel_range() */
+#define VMSYNC_COMMIT_OBSERVE	_BITUL(1)	/* watch the lazy flush bit */
+#define VMSYNC_COMMIT_SKIP_SYNC	_BITUL(2)	/* negative control only */
+#define VMSYNC_COMMIT_SKIP_FLUSH _BITUL(3)	/* negative control only */
 
 struct vmsync_commit {
 	__u32 handle;		/* (in) an uncommitted batch */
@@ -97,9 +98,11 @@ struct vmsync_audit {
 	__u64 first_bad;	/* (out) offset of the first mismatch */
 };
 
-/* Write the fill pattern through the mapping: byte at range offset o. */
-#define VMSYNC_PATTERN(seed, o) \
-	((__u8)(((o) * 131 + (seed) * 7 + ((o) >> 12)) & 0xff))
+/* The fill pattern: the byte VMSYNC_IOC_FILL writes at range offset @off. */
+static inline __u8 vmsync_pattern(__u64 seed, __u64 off)
+{
+	return (__u8)((off * 131 + seed * 7 + (off >> 12)) & 0xff);
+}
 
 struct vmsync_fill {
 	__u32 handle;		/* (in) a committed mapping */
@@ -108,7 +111,7 @@ struct vmsync_fill {
 };
 
 /* struct vmsync_unmap.flags */
-#define VMSYNC_UNMAP_KEEP_VA	(1U << 0)	/* keep the range for REUSE */
+#define VMSYNC_UNMAP_KEEP_VA	_BITUL(0)	/* keep the range for REUSE */
 
 struct vmsync_unmap {
 	__u32 handle;		/* (in) */
@@ -117,8 +120,7 @@ struct vmsync_unmap {
 
 struct vmsync_echo {
 	__u64 value;		/* (in) */
-	__u64 result;		/* (out) value, written through a new mapping
-				 * and read back through a kmap alias */
+	__u64 result;		/* (out) value, through a new mapping and back */
 };
 
 struct vmsync_info {

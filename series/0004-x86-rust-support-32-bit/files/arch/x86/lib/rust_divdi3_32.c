@@ -10,12 +10,8 @@
  */
 
 #include <linux/export.h>
+#include <linux/libgcc.h>
 #include <linux/math64.h>
-
-u64 __udivdi3(u64 dividend, u64 divisor);
-u64 __umoddi3(u64 dividend, u64 divisor);
-s64 __divdi3(s64 dividend, s64 divisor);
-s64 __moddi3(s64 dividend, s64 divisor);
 
 u64 __udivdi3(u64 dividend, u64 divisor)
 {

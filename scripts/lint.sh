@@ -1,0 +1,68 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# lint.sh: the lint stage. checkpatch --strict on every exported patch,
+# rustfmt (the kernel's .rustfmt.toml) on our Rust files, no compiler or
+# clippy warning (builds run with CLIPPY=1) in our files in any build log,
+# and a warning-free `make rustdoc` (x86_64 tree). Prints one KTAP-style
+# line per check; exit status non-zero if any failed.
+
+. "$(dirname "$0")/lib.sh"
+
+fail=0
+report() {
+	if [ "$1" = 0 ]; then
+		echo "ok - lint: $2"
+	else
+		echo "not ok - lint: $2"
+		fail=1
+	fi
+}
+
+"$ROOT/scripts/series.sh" export >/dev/null
+out=$CACHE/out/lint
+mkdir -p "$out"
+
+# checkpatch --strict, every patch of the series.
+: >"$out/checkpatch.txt"
+for p in "$CACHE"/out/series/[0-9][0-9][0-9][0-9]-*.patch; do
+	case "$p" in */0000-cover-letter.patch) continue ;; esac
+	perl "$KSRC/scripts/checkpatch.pl" --strict --no-tree -q "$p" >>"$out/checkpatch.txt" 2>&1 ||
+		echo "$(basename "$p"): checkpatch failed" >>"$out/checkpatch.txt"
+done
+n=$(grep -cE '^(ERROR|WARNING|CHECK)' "$out/checkpatch.txt" || true)
+[ "$n" = 0 ] || sed -n '1,40p' "$out/checkpatch.txt"
+report "$n" "checkpatch --strict on the series ($n findings, $out/checkpatch.txt)"
+
+# rustfmt on the Rust files the series adds.
+mapfile -t rs < <(find "$ROOT/series" -path '*/files/*' -name '*.rs' | sort)
+bad=0
+for f in "${rs[@]}"; do
+	rustfmt --config-path "$KSRC/.rustfmt.toml" --edition 2021 --check "$f" \
+		>"$out/rustfmt.txt" 2>&1 || { bad=$((bad + 1)); cat "$out/rustfmt.txt"; }
+done
+report "$bad" "rustfmt --check (${#rs[@]} files, $bad unformatted)"
+
+# Compiler and clippy warnings in our files, from every build log present.
+ours='vmsync|miscdevice|rust_divdi3_32'
+w=0
+for log in "$CACHE"/out/*/build.log; do
+	[ -f "$log" ] || continue
+	c=$(grep -A4 -E '^(warning|error)' "$log" | grep -cE "($ours)" || true)
+	c2=$(grep -cE "($ours)[^ ]*:[0-9]+:[0-9]+: (warning|error)" "$log" || true)
+	w=$((w + c + c2))
+	[ "$((c + c2))" = 0 ] || grep -B2 -A8 -E "($ours)" "$log" | head -40
+done
+report "$w" "no compiler/clippy warnings in our files (CLIPPY=1 builds)"
+
+# rustdoc of the kernel crate (x86_64 tree).
+arch_vars x86_64
+if [ -f "$BUILD/.config" ]; then
+	rc=0
+	kmake rustdoc >"$out/rustdoc.log" 2>&1 || rc=$?
+	n=$(grep -cE '^(warning|error)' "$out/rustdoc.log" || true)
+	[ "$rc" = 0 ] && [ "$n" = 0 ] || { grep -A6 -E '^(warning|error)' "$out/rustdoc.log" | head -30; }
+	report "$(( rc + n ))" "make rustdoc ($n warnings, $out/rustdoc.log)"
+else
+	report 1 "make rustdoc: no x86_64 build tree"
+fi
+exit $fail
