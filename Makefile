@@ -4,10 +4,11 @@
 
 SHELL := /bin/bash
 ARCH ?= riscv64
-ARCHES ?= riscv64 x86_64
+ARCHES ?= riscv64 x86_64 i386 i386-pae
 T ?=
 
-.PHONY: help run check check-arch series series-check deps tree build clean
+PHONY_EXTRA := bench lint
+.PHONY: help run check check-arch $(PHONY_EXTRA) series series-check deps tree build clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -22,6 +23,12 @@ check: ## Everything on every arch: KTAP summary, series round trip
 
 check-arch: ## Like check, one arch (ARCH=...), optionally one test (T=...)
 	@VMSYNC_TESTS="$(T)" scripts/check.sh $(ARCH)
+
+bench: ## Benchmark vmsync against C vmap()/vmap_pfn() on ARCH (table, CSV, plot)
+	@scripts/bench.sh $(ARCH)
+
+lint: ## checkpatch --strict, rustfmt, clippy/compiler warnings, rustdoc
+	@scripts/lint.sh
 
 series: ## Export the overlay as a git format-patch series with cover letter
 	@scripts/series.sh export

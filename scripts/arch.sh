@@ -22,7 +22,7 @@ rm -f "$OUT/result.json" "$OUT/barcheck.txt"
 stage "$arch: build selftests ($UCC -static)"
 st=$KSRC/tools/testing/selftests/vmsync
 run_logged "$OUT/guest/selftest.log" \
-	"$UCC" -static -O2 -Wall -o "$OUT/guest/vmsync_test" "$st/vmsync_test.c" ||
+	"$UCC" -static -O2 -Wall -pthread -o "$OUT/guest/vmsync_test" "$st/vmsync_test.c" ||
 	die "$arch: building vmsync_test failed"
 run_logged "$OUT/guest/report.log" \
 	"$UCC" -static -O2 -Wall -I"$KSRC/samples/rust" \

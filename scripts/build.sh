@@ -35,6 +35,7 @@ done || true)
 [ -z "$bad" ] || die "$arch: config options not honoured: $(echo $bad)"
 
 stage "$arch: build kernel + modules (log: $OUT/build.log)"
-run_logged "$OUT/build.log" kmake -j"$(nproc)" "$(basename "$KIMAGE")" modules ||
+# CLIPPY=1: every Rust object is also linted; warnings land in build.log.
+run_logged "$OUT/build.log" kmake -j"$(nproc)" CLIPPY=1 "$(basename "$KIMAGE")" modules ||
 	die "$arch: kernel build failed"
 stage "$arch: kernel built: $BUILD/$KIMAGE"

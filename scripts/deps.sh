@@ -33,6 +33,10 @@ if ! rustup component list --installed 2>/dev/null | grep -q '^rust-src'; then
 	stage "deps: rustup component add rust-src"
 	run_logged "$CACHE/logs/rust-src.log" rustup component add rust-src
 fi
+if ! rustup component list --installed 2>/dev/null | grep -q '^clippy'; then
+	stage "deps: rustup component add clippy"
+	run_logged "$CACHE/logs/clippy.log" rustup component add clippy
+fi
 if ! bindgen --version 2>/dev/null | grep -q '0\.69\.5'; then
 	stage "deps: cargo install bindgen-cli 0.69.5"
 	run_logged "$CACHE/logs/bindgen.log" \

@@ -569,6 +569,13 @@ pub enum Backing {
         /// Memory type.
         prot: Prot,
     },
+    /// A list of frames, owned by the caller.
+    PfnList {
+        /// The frames, one per page.
+        pfns: KVec<usize>,
+        /// Memory type.
+        prot: Prot,
+    },
     /// A raw pfn range, owned by the caller.
     Pfn {
         /// First pfn.
@@ -972,6 +979,27 @@ impl Batch {
         })
     }
 
+    /// Maps the frames `pfns` (one page each, in order, discontiguous) at `offset`.
+    ///
+    /// # Safety
+    ///
+    /// The frames must stay valid for as long as they are mapped, and `prot` must suit them.
+    pub unsafe fn map_pfn_list(&mut self, offset: usize, pfns: &[usize], prot: Prot) -> Result {
+        let len = pfns.len().checked_mul(PAGE_SIZE).ok_or(EOVERFLOW)?;
+        self.e.check_free(offset, len)?;
+        self.e.chunks.reserve(1, GFP_KERNEL).map_err(|_| ENOMEM)?;
+        let mut list = KVec::with_capacity(pfns.len(), GFP_KERNEL)?;
+        list.extend_from_slice(pfns, GFP_KERNEL)?;
+        let pfn_at = |i: usize| pfns[i];
+        let pmd_leaves = self.e.install(offset, len, prot, false, &pfn_at)?;
+        self.e.push_chunk(Chunk {
+            offset,
+            len,
+            pmd_leaves,
+            backing: Backing::PfnList { pfns: list, prot },
+        })
+    }
+
     /// Publishes the batch: `arch_sync_kernel_mappings()` over the populated span if the mask
     /// intersects `ARCH_PAGE_TABLE_SYNC_MASK`, then the flush chosen by `policy`, once, for that
     /// span only. Only then is the mapping usable.
@@ -1121,6 +1149,20 @@ impl Mapping {
         Ok(())
     }
 
+    /// Reads the first byte of every mapped page (the first access after a commit) and returns
+    /// their XOR, so that the reads cannot be optimised away.
+    pub fn touch(&self) -> u8 {
+        let mut x = 0u8;
+        for c in self.e.chunks.iter() {
+            for i in 0..c.len / PAGE_SIZE {
+                let p = (self.addr() + c.offset + i * PAGE_SIZE) as *const u8;
+                // SAFETY: The page is inside a committed chunk.
+                x ^= unsafe { core::ptr::read_volatile(p) };
+            }
+        }
+        x
+    }
+
     /// Walks the page tables and checks that every page of every chunk is mapped to the frame it
     /// should be (a PMD leaf counts for its whole span). Returns the number of mismatches.
     pub fn audit_entries(&self) -> usize {
@@ -1136,6 +1178,7 @@ impl Mapping {
                         bar, bar_offset, ..
                     } => ((bar.start + *bar_offset as u64) / PAGE_SIZE as u64) as usize + i,
                     Backing::Pfn { pfn, .. } => pfn + i,
+                    Backing::PfnList { pfns, .. } => pfns[i],
                 };
                 if lookup_pfn(self.addr() + c.offset + i * PAGE_SIZE) != Some(want) {
                     bad += 1;
@@ -1196,6 +1239,12 @@ unsafe fn find_pmd(pgd: *mut bindings::pgd_t, addr: usize) -> Option<*mut bindin
         }
         Some(bindings::pmd_offset(pud, addr as _))
     }
+}
+
+/// Returns the page frame number of `page`.
+pub fn page_pfn(page: &Page) -> usize {
+    // SAFETY: `page` is a valid page.
+    (unsafe { bindings::page_to_pfn(page.as_ptr()) }) as usize
 }
 
 /// Returns the pfn mapped at kernel address `addr` by the kernel page tables, if any.
@@ -1409,4 +1458,166 @@ pub fn observe_lazy_flush<R>(f: impl FnOnce() -> R) -> Result<(R, bool)> {
     // SAFETY: Pairs with the `preempt_disable()` above.
     unsafe { bindings::preempt_enable() };
     Ok((r, pending))
+}
+
+/// The C paths vmsync is measured against, as safe wrappers: `vmap()`, `vmap_pfn()` and the
+/// `apply_to_page_range()` construction i915 used, followed by a manual sync and flush.
+pub mod reference {
+    use super::*;
+
+    /// A mapping made by C; unmapped with `vunmap()` (or `vunmap_range()`) on drop.
+    ///
+    /// # Invariants
+    ///
+    /// `addr` maps `pages` pages made by one of the constructors below.
+    pub struct CMapping {
+        addr: NonNull<u8>,
+        pages: usize,
+        area: Option<VaRange>,
+    }
+
+    impl CMapping {
+        /// `vmap(pages, VM_MAP, PAGE_KERNEL)`. May sleep.
+        pub fn vmap(pages: &[Page]) -> Result<Self> {
+            let mut ptrs = KVec::with_capacity(pages.len(), GFP_KERNEL)?;
+            for p in pages {
+                ptrs.push(p.as_ptr(), GFP_KERNEL)?;
+            }
+            let count = u32::try_from(pages.len()).map_err(|_| EINVAL)?;
+            // SAFETY: `ptrs` holds `count` valid pages, kept alive by the caller's borrow for
+            // the call; vmap() does not keep the array.
+            let addr = unsafe {
+                bindings::vmap(
+                    ptrs.as_mut_ptr(),
+                    count,
+                    bindings::VM_MAP as _,
+                    Prot::Kernel.to_pgprot(),
+                )
+            };
+            let addr = NonNull::new(addr.cast::<u8>()).ok_or(ENOMEM)?;
+            Ok(Self {
+                addr,
+                pages: pages.len(),
+                area: None,
+            })
+        }
+
+        /// `vmap_pfn(pfns, PAGE_KERNEL)`. May sleep.
+        ///
+        /// # Safety
+        ///
+        /// The frames must stay valid while mapped.
+        #[cfg(CONFIG_VMAP_PFN)]
+        pub unsafe fn vmap_pfn(pfns: &[usize]) -> Result<Self> {
+            let count = u32::try_from(pfns.len()).map_err(|_| EINVAL)?;
+            // SAFETY: `pfns` is a valid array of `count` frames (caller guarantees them);
+            // `vmap_pfn()` only reads it.
+            let addr = unsafe {
+                bindings::vmap_pfn(
+                    pfns.as_ptr().cast_mut().cast(),
+                    count,
+                    Prot::Kernel.to_pgprot(),
+                )
+            };
+            // vmap_pfn() returns NULL on failure.
+            let addr = NonNull::new(addr.cast::<u8>()).ok_or(ENOMEM)?;
+            Ok(Self {
+                addr,
+                pages: pfns.len(),
+                area: None,
+            })
+        }
+
+        /// What i915 did: `get_vm_area()`, `apply_to_page_range()` with a callback that writes
+        /// the PTEs, then the sync and flush it had to add by hand. May sleep.
+        ///
+        /// # Safety
+        ///
+        /// The frames must stay valid while mapped.
+        pub unsafe fn apply_to_page_range(pfns: &[usize]) -> Result<Self> {
+            let size = pfns.len().checked_mul(PAGE_SIZE).ok_or(EOVERFLOW)?;
+            let area = VaRange::reserve(size)?;
+            let prot = Prot::Kernel.to_pgprot();
+            let mut st = ApplyState {
+                pfns,
+                prot,
+                next: 0,
+                start: area.start(),
+            };
+            // SAFETY: The range is ours; the callback matches `pte_fn_t` and `st` outlives the
+            // call. apply_to_page_range() tracks the levels it allocates and syncs itself.
+            to_result(unsafe {
+                bindings::apply_to_page_range(
+                    core::ptr::addr_of_mut!(bindings::init_mm),
+                    area.start() as _,
+                    size as _,
+                    Some(apply_set_pte),
+                    (&mut st as *mut ApplyState<'_>).cast(),
+                )
+            })?;
+            // SAFETY: Flush for the range just populated.
+            unsafe { bindings::flush_cache_vmap(area.start() as _, area.end() as _) };
+            LIVE_LEAVES.fetch_add(pfns.len(), Ordering::Relaxed);
+            Ok(Self {
+                // SAFETY: `area.start()` is a non-zero kernel address.
+                addr: unsafe { NonNull::new_unchecked(area.start() as *mut u8) },
+                pages: pfns.len(),
+                area: Some(area),
+            })
+        }
+
+        /// Reads the first byte of every page; see [`Mapping::touch`].
+        pub fn touch(&self) -> u8 {
+            let mut x = 0u8;
+            for i in 0..self.pages {
+                // SAFETY: Page `i` is mapped (type invariant).
+                x ^= unsafe { core::ptr::read_volatile(self.addr.as_ptr().add(i * PAGE_SIZE)) };
+            }
+            x
+        }
+    }
+
+    impl Drop for CMapping {
+        fn drop(&mut self) {
+            match &self.area {
+                None => {
+                    // SAFETY: `addr` came from `vmap()`/`vmap_pfn()` (type invariant).
+                    unsafe { bindings::vunmap(self.addr.as_ptr().cast()) }
+                }
+                Some(area) => {
+                    // SAFETY: Clears and flushes the entries apply_to_page_range() wrote in
+                    // our range before the range is freed.
+                    unsafe { bindings::vunmap_range(area.start() as _, area.end() as _) };
+                    LIVE_LEAVES.fetch_sub(self.pages, Ordering::Relaxed);
+                }
+            }
+        }
+    }
+
+    struct ApplyState<'a> {
+        pfns: &'a [usize],
+        prot: bindings::pgprot_t,
+        next: usize,
+        start: usize,
+    }
+
+    /// # Safety
+    ///
+    /// Called by `apply_to_page_range()` with a PTE of our range and our `ApplyState`.
+    unsafe extern "C" fn apply_set_pte(
+        pte: *mut bindings::pte_t,
+        addr: crate::ffi::c_ulong,
+        data: *mut crate::ffi::c_void,
+    ) -> crate::ffi::c_int {
+        // SAFETY: `data` is the `ApplyState` of `apply_to_page_range`, exclusively ours.
+        let st = unsafe { &mut *data.cast::<ApplyState<'_>>() };
+        let i = (addr as usize - st.start) / PAGE_SIZE;
+        if i >= st.pfns.len() {
+            return EINVAL.to_errno();
+        }
+        // SAFETY: `pte` is the entry for `addr` in our range.
+        unsafe { bindings::set_pte_kernel(pte, addr, st.pfns[i] as _, &st.prot) };
+        st.next = i + 1;
+        0
+    }
 }

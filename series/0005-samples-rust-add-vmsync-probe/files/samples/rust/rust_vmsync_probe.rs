@@ -127,6 +127,21 @@ struct EchoArgs {
     result: u64,
 }
 
+const BENCH_MAX_REPS: usize = 16;
+
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+struct BenchArgs {
+    method: u32,
+    reps: u32,
+    npages: u64,
+    ns: [u64; BENCH_MAX_REPS],
+    tables: u64,
+    leaves: u64,
+    syncs: u64,
+    flushes: u64,
+}
+
 #[repr(C)]
 #[derive(Clone, Copy, Default)]
 struct InfoArgs {
@@ -151,7 +166,9 @@ macro_rules! plain_data {
         unsafe impl AsBytes for $t {}
     )*};
 }
-plain_data!(ChunkDesc, MapArgs, CommitArgs, AuditArgs, FillArgs, UnmapArgs, EchoArgs, InfoArgs);
+plain_data!(
+    ChunkDesc, MapArgs, CommitArgs, AuditArgs, FillArgs, UnmapArgs, EchoArgs, InfoArgs, BenchArgs
+);
 
 const MAGIC: u32 = 0xb7;
 const IOC_ECHO: u32 = _IOWR::<EchoArgs>(MAGIC, 0x00);
@@ -161,6 +178,7 @@ const IOC_COMMIT: u32 = _IOWR::<CommitArgs>(MAGIC, 0x03);
 const IOC_AUDIT: u32 = _IOWR::<AuditArgs>(MAGIC, 0x04);
 const IOC_FILL: u32 = _IOW::<FillArgs>(MAGIC, 0x05);
 const IOC_UNMAP: u32 = _IOW::<UnmapArgs>(MAGIC, 0x06);
+const IOC_BENCH: u32 = _IOWR::<BenchArgs>(MAGIC, 0x07);
 
 /// The fill pattern, `vmsync_pattern()` of the uapi header.
 fn pattern(seed: u64, off: u64) -> u8 {
@@ -267,6 +285,10 @@ impl MiscDevice for VmsyncFile {
             IOC_AUDIT => rw(arg, |a: &mut AuditArgs| inner.audit(a)),
             IOC_FILL => rw(arg, |a: &mut FillArgs| inner.fill(a)),
             IOC_UNMAP => rw(arg, |a: &mut UnmapArgs| inner.unmap(a)),
+            IOC_BENCH => {
+                drop(inner);
+                rw(arg, bench)
+            }
             _ => Err(ENOTTY),
         }
     }
@@ -659,7 +681,7 @@ fn alias_read_page(c: &vmsync::Chunk, page: usize, buf: &mut [u8]) -> Result {
             }
             Ok(())
         }
-        Backing::Pfn { .. } => Err(EOPNOTSUPP),
+        Backing::Pfn { .. } | Backing::PfnList { .. } => Err(EOPNOTSUPP),
     }
 }
 
@@ -676,6 +698,74 @@ fn alias_write_page(c: &vmsync::Chunk, page: usize, buf: &[u8]) -> Result {
             }
             Ok(())
         }
-        Backing::Pfn { .. } => Err(EOPNOTSUPP),
+        Backing::Pfn { .. } | Backing::PfnList { .. } => Err(EOPNOTSUPP),
     }
+}
+
+const BENCH_VMSYNC: u32 = 1;
+const BENCH_VMSYNC_EAGER: u32 = 2;
+const BENCH_VMAP: u32 = 3;
+const BENCH_VMAP_PFN: u32 = 4;
+const BENCH_APPLY: u32 = 5;
+
+/// Times map + commit + first touch + unmap of the same pages `reps` times with one method.
+fn bench(a: &mut BenchArgs) -> Result {
+    let reps = a.reps as usize;
+    if reps == 0 || reps > BENCH_MAX_REPS || !(BENCH_VMSYNC..=BENCH_APPLY).contains(&a.method) {
+        return Err(EINVAL);
+    }
+    if a.npages == 0 || a.npages > MAX_BYTES / PAGE_SIZE as u64 {
+        return Err(EINVAL);
+    }
+    let n = a.npages as usize;
+    let mut pages = KVec::with_capacity(n, GFP_KERNEL)?;
+    let mut pfns = KVec::with_capacity(n, GFP_KERNEL)?;
+    for _ in 0..n {
+        let p = Page::alloc_page(GFP_KERNEL)?;
+        pfns.push(vmsync::page_pfn(&p), GFP_KERNEL)?;
+        pages.push(p, GFP_KERNEL)?;
+    }
+    let before = vmsync::stats();
+    let mut leaves = 0u64;
+    for r in 0..reps {
+        let t0 = kernel::time::Ktime::ktime_get();
+        match a.method {
+            BENCH_VMSYNC | BENCH_VMSYNC_EAGER => {
+                let mut batch = Batch::new(VaRange::reserve(n * PAGE_SIZE)?);
+                // SAFETY: `pages` keeps the frames alive until after the unmap below.
+                unsafe { batch.map_pfn_list(0, &pfns, Prot::Kernel)? };
+                let policy = if a.method == BENCH_VMSYNC {
+                    FlushPolicy::ArchDefault
+                } else {
+                    FlushPolicy::Eager
+                };
+                let map = batch.commit(policy);
+                leaves += map.info().leaves as u64;
+                core::hint::black_box(map.touch());
+                drop(map);
+            }
+            BENCH_VMAP => {
+                let map = vmsync::reference::CMapping::vmap(&pages)?;
+                core::hint::black_box(map.touch());
+            }
+            BENCH_VMAP_PFN => {
+                // SAFETY: As above.
+                let map = unsafe { vmsync::reference::CMapping::vmap_pfn(&pfns)? };
+                core::hint::black_box(map.touch());
+            }
+            _ => {
+                // SAFETY: As above.
+                let map = unsafe { vmsync::reference::CMapping::apply_to_page_range(&pfns)? };
+                core::hint::black_box(map.touch());
+            }
+        }
+        let t1 = kernel::time::Ktime::ktime_get();
+        a.ns[r] = (t1 - t0).to_ns().max(0) as u64;
+    }
+    let after = vmsync::stats();
+    a.tables = (after.tables_allocated - before.tables_allocated) as u64;
+    a.leaves = leaves;
+    a.syncs = (after.syncs - before.syncs) as u64;
+    a.flushes = (after.flushes - before.flushes) as u64;
+    Ok(())
 }

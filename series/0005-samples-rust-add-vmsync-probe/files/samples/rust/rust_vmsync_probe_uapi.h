@@ -137,6 +137,29 @@ struct vmsync_info {
 	__u64 handles;		/* (out) live handles of this file */
 };
 
+/* struct vmsync_bench.method */
+#define VMSYNC_BENCH_VMSYNC	1	/* vmsync, default flush */
+#define VMSYNC_BENCH_VMSYNC_EAGER 2	/* vmsync, eager ranged flush */
+#define VMSYNC_BENCH_VMAP	3	/* C vmap() of the pages */
+#define VMSYNC_BENCH_VMAP_PFN	4	/* C vmap_pfn() of their pfns */
+#define VMSYNC_BENCH_APPLY	5	/* apply_to_page_range() + sync + flush */
+#define VMSYNC_BENCH_MAX_REPS	16
+
+/*
+ * One measurement: map + commit + first touch of every page + unmap of
+ * npages freshly allocated, discontiguous pages, reps times, same pages.
+ */
+struct vmsync_bench {
+	__u32 method;		/* (in) VMSYNC_BENCH_* */
+	__u32 reps;		/* (in) 1..VMSYNC_BENCH_MAX_REPS */
+	__u64 npages;		/* (in) pages, at most VMSYNC_MAX_BYTES worth */
+	__u64 ns[VMSYNC_BENCH_MAX_REPS]; /* (out) nanoseconds per repetition */
+	__u64 tables;		/* (out) page-table pages vmsync allocated */
+	__u64 leaves;		/* (out) leaf entries vmsync wrote */
+	__u64 syncs;		/* (out) syncs vmsync issued */
+	__u64 flushes;		/* (out) commit flushes vmsync issued */
+};
+
 #define VMSYNC_IOC_MAGIC	0xb7
 #define VMSYNC_IOC_ECHO		_IOWR(VMSYNC_IOC_MAGIC, 0x00, struct vmsync_echo)
 #define VMSYNC_IOC_INFO		_IOR(VMSYNC_IOC_MAGIC, 0x01, struct vmsync_info)
@@ -145,5 +168,6 @@ struct vmsync_info {
 #define VMSYNC_IOC_AUDIT	_IOWR(VMSYNC_IOC_MAGIC, 0x04, struct vmsync_audit)
 #define VMSYNC_IOC_FILL		_IOW(VMSYNC_IOC_MAGIC, 0x05, struct vmsync_fill)
 #define VMSYNC_IOC_UNMAP	_IOW(VMSYNC_IOC_MAGIC, 0x06, struct vmsync_unmap)
+#define VMSYNC_IOC_BENCH	_IOWR(VMSYNC_IOC_MAGIC, 0x07, struct vmsync_bench)
 
 #endif /* _RUST_VMSYNC_PROBE_UAPI_H */

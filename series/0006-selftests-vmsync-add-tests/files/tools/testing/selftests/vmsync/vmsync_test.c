@@ -8,6 +8,7 @@
  * (see the "vmsync-bar-expect" lines, checked after the guest exits).
  */
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdint.h>
@@ -673,6 +674,186 @@ TEST_F(vmsync, bar_host_pattern)
 		       (unsigned long long)f.seed);
 	}
 	fflush(stdout);
+}
+
+static __u64 rng_state;
+
+static __u64 rnd(void)
+{
+	rng_state ^= rng_state << 13;
+	rng_state ^= rng_state >> 7;
+	rng_state ^= rng_state << 17;
+	return rng_state;
+}
+
+static __u64 env_u64(const char *name, __u64 def)
+{
+	const char *v = getenv(name);
+
+	return v ? strtoull(v, NULL, 0) : def;
+}
+
+/*
+ * 10,000 random and adversarial requests, reproducible from
+ * VMSYNC_SEED: each class must get its exact errno and nothing may stay
+ * behind.
+ */
+TEST_F(vmsync, fuzz_requests)
+{
+	struct vmsync_info before = info_now(self->fd);
+	__u64 seed = env_u64("VMSYNC_SEED", 0x5eed5eedULL);
+	__u64 iters = env_u64("VMSYNC_FUZZ_ITERS", 10000);
+	struct vmsync_chunk c[200];
+	unsigned int counts[16] = {};
+
+	rng_state = seed | 1;
+	TH_LOG("seed %#llx, %llu requests", (unsigned long long)seed,
+	       (unsigned long long)iters);
+	for (__u64 i = 0; i < iters; i++) {
+		unsigned int cls = rnd() % 15, n = 1 + rnd() % 4;
+		__u64 size = (1 + rnd() % 16) * PG;
+		struct vmsync_map m = {};
+		int want, got;
+
+		for (unsigned int k = 0; k < n; k++)
+			c[k] = pages(k * PG, PG);
+		size = size < n * PG ? n * PG : size;
+		switch (cls) {
+		case 0: c[rnd() % n].len = 0; want = -EINVAL; break;
+		case 1: c[rnd() % n].offset += 1 + rnd() % (PG - 1); want = -EINVAL; break;
+		case 2: c[rnd() % n].len += 1 + rnd() % (PG - 1); want = -EINVAL; break;
+		case 3: c[0].offset = ~0ULL & ~(PG - 1); want = -EOVERFLOW; break;
+		case 4: c[n - 1].offset = size; want = -ERANGE; break;
+		case 5:
+			n = VMSYNC_MAX_CHUNKS + 1 + rnd() % 100;
+			for (unsigned int k = 0; k < n; k++)
+				c[k] = pages(k * PG, PG);
+			want = -E2BIG;
+			break;
+		case 6: c[rnd() % n].kind = 3 + rnd() % 1000; want = -EINVAL; break;
+		case 7: c[rnd() % n].reserved = 1 + rnd(); want = -EINVAL; break;
+		case 8:
+			if (self->info.bar_size) {
+				c[0] = bar(0, self->info.bar_size + (rnd() % 16) * PG, PG,
+					   VMSYNC_CACHE_WC, 0);
+				want = -ERANGE;
+			} else {
+				c[0] = bar(0, 0, PG, VMSYNC_CACHE_WC, 0);
+				want = -ENODEV;
+			}
+			break;
+		case 9: c[0] = bar(0, 0, PG, 3 + rnd() % 100, 0); want = -EINVAL; break;
+		case 10:
+			got = commit(self->fd, 1 + rnd() % 1000, rnd() & 1, NULL);
+			EXPECT_EQ(-EBADF, got);
+			counts[cls]++;
+			continue;
+		case 11:
+			EXPECT_EQ(-1, ioctl(self->fd, _IOWR(VMSYNC_IOC_MAGIC,
+						0x20 + rnd() % 0xd0, struct vmsync_map), &m));
+			EXPECT_EQ(ENOTTY, errno);
+			counts[cls]++;
+			continue;
+		case 12:
+			EXPECT_EQ(-1, ioctl(self->fd, _IOC(_IOC_READ | _IOC_WRITE,
+				VMSYNC_IOC_MAGIC, 0x02, 1 + rnd() % 200), &m));
+			EXPECT_EQ(ENOTTY, errno);
+			counts[cls]++;
+			continue;
+		case 13:
+			/* Valid: map, maybe commit, unmap, then unmap again. */
+			ASSERT_EQ(0, map_chunks(self->fd, size, 0, c, n, &m));
+			if (rnd() & 1) {
+				ASSERT_EQ(0, commit(self->fd, m.handle, 0, NULL));
+				EXPECT_EQ(-EINVAL, commit(self->fd, m.handle, 0, NULL));
+			}
+			EXPECT_EQ(0, unmap(self->fd, m.handle, 0));
+			EXPECT_EQ(-EBADF, unmap(self->fd, m.handle, 0));
+			counts[cls]++;
+			continue;
+		default:
+			/* Overlapping chunks. */
+			c[n - 1 > 0 ? n - 1 : 0].offset = 0;
+			want = n > 1 ? -EBUSY : 0;
+			break;
+		}
+		got = map_chunks(self->fd, size, 0, c, n, &m);
+		if (got == 0)
+			EXPECT_EQ(0, unmap(self->fd, m.handle, 0));
+		EXPECT_EQ(want, got) TH_LOG("request %llu class %u", (unsigned long long)i, cls);
+		if (want != got)
+			break;
+		counts[cls]++;
+	}
+	struct vmsync_info after = info_now(self->fd);
+
+	EXPECT_EQ(before.live_ranges, after.live_ranges);
+	EXPECT_EQ(before.live_leaves, after.live_leaves);
+	EXPECT_EQ(0, after.handles);
+	TH_LOG("per class: %u %u %u %u %u %u %u %u %u %u %u %u %u %u %u", counts[0],
+	       counts[1], counts[2], counts[3], counts[4], counts[5], counts[6],
+	       counts[7], counts[8], counts[9], counts[10], counts[11], counts[12],
+	       counts[13], counts[14]);
+}
+
+struct stress_arg {
+	int fd;
+	unsigned int iters, id, failures;
+	__u64 seed;
+};
+
+static void *stress_thread(void *p)
+{
+	struct stress_arg *a = p;
+	__u64 st = a->seed * 2654435761ULL + a->id + 1;
+
+	for (unsigned int i = 0; i < a->iters; i++) {
+		unsigned int n = 1 + (st >> 33) % 8;
+		struct vmsync_chunk c[8];
+		struct vmsync_map m = {};
+		struct vmsync_audit au;
+
+		st = st * 6364136223846793005ULL + 1442695040888963407ULL;
+		for (unsigned int k = 0; k < n; k++)
+			c[k] = pages(2 * k * PG, PG);
+		if (map_chunks(a->fd, 2 * n * PG, 0, c, n, &m) ||
+		    commit(a->fd, m.handle, (st >> 40) & 1 ? VMSYNC_COMMIT_EAGER : 0, NULL) ||
+		    audit(a->fd, m.handle, VMSYNC_AUDIT_ENTRIES, 0, &au) || au.bad ||
+		    unmap(a->fd, m.handle, 0))
+			a->failures++;
+	}
+	return NULL;
+}
+
+/* 8 threads on 4 open files map, commit, audit and unmap concurrently. */
+TEST_F(vmsync, concurrent_stress)
+{
+	struct vmsync_info before = info_now(self->fd);
+	unsigned int iters = env_u64("VMSYNC_STRESS_ITERS", 1000);
+	struct stress_arg args[8];
+	pthread_t th[8];
+	int fds[4];
+
+	for (int f = 0; f < 4; f++) {
+		fds[f] = open(VMSYNC_DEV, O_RDWR);
+		ASSERT_GE(fds[f], 0);
+	}
+	for (int t = 0; t < 8; t++) {
+		args[t] = (struct stress_arg){ .fd = fds[t % 4], .iters = iters,
+					       .id = t, .seed = 7 };
+		ASSERT_EQ(0, pthread_create(&th[t], NULL, stress_thread, &args[t]));
+	}
+	for (int t = 0; t < 8; t++) {
+		pthread_join(th[t], NULL);
+		EXPECT_EQ(0, args[t].failures) TH_LOG("thread %d", t);
+	}
+	for (int f = 0; f < 4; f++)
+		close(fds[f]);
+	struct vmsync_info after = info_now(self->fd);
+
+	EXPECT_EQ(before.live_ranges, after.live_ranges);
+	EXPECT_EQ(before.live_leaves, after.live_leaves);
+	TH_LOG("8 threads x %u map/commit/audit/unmap on 4 files", iters);
 }
 
 TEST_HARNESS_MAIN

@@ -1,0 +1,31 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# bench.sh [ARCH]: boot ARCH (default riscv64) with the probe and run
+# guest/bench.c; write table.txt, bench.csv and bench.png to
+# results/bench-ARCH/ in the repository (not tracked) and print the table.
+
+. "$(dirname "$0")/lib.sh"
+arch=${1:-riscv64}
+arch_vars "$arch"
+
+"$ROOT/scripts/deps.sh"
+"$ROOT/scripts/tree.sh"
+"$ROOT/scripts/build.sh" "$arch"
+mkdir -p "$OUT/guest"
+run_logged "$OUT/guest/bench.log" "$UCC" -static -O2 -Wall -I"$KSRC/samples/rust" \
+	-o "$OUT/guest/vmsync_bench" "$ROOT/guest/bench.c" || die "building vmsync_bench failed"
+python3 -c 'import matplotlib' 2>/dev/null ||
+	run_logged "$CACHE/logs/matplotlib.log" pip install -q matplotlib ||
+	echo "bench: matplotlib could not be installed; no plot"
+
+ko=$BUILD/samples/rust/rust_vmsync_probe.ko
+plan=$OUT/bench.plan
+printf '%s\n' "insmod probe_load /lib/modules/rust_vmsync_probe.ko" \
+	"run bench /bin/vmsync_bench" "rmmod probe_unload rust_vmsync_probe" >"$plan"
+VMSYNC_PLAN=$plan VMSYNC_PAYLOAD="$ko /lib/modules/rust_vmsync_probe.ko 0644
+$OUT/guest/vmsync_bench /bin/vmsync_bench 0755" "$ROOT/scripts/initramfs.sh" "$arch"
+[ "$arch" = i386-pae ] && export VMSYNC_CMDLINE="pti=on ${VMSYNC_CMDLINE:-}"
+VMSYNC_CMDLINE="vmsync.timeout=900 ${VMSYNC_CMDLINE:-}" VMSYNC_TIMEOUT=${VMSYNC_TIMEOUT:-1200} \
+	"$ROOT/scripts/boot.sh" "$arch"
+cp "$OUT/console.log" "$OUT/bench-console.log"
+python3 "$ROOT/scripts/bench_report.py" "$arch" "$OUT/console.log" "$ROOT/results/bench-$arch"
