@@ -2,8 +2,11 @@
 
 /*
  * Wrappers for the page-table, flush and PCI macros and static inlines used
- * by rust/kernel/vmsync.rs.  Entries are passed by pointer so that the Rust
- * side never depends on how an arch passes pgd_t/pte_t/pgprot_t by value.
+ * by rust/kernel/vmsync.rs.  Entries, pgprot_t and 64-bit physical addresses
+ * are passed by pointer: the Rust side must not depend on how an arch passes
+ * small structs or 64-bit scalars by value.  On x86-32 with regparm, rustc
+ * (-Zregparm=3, as of 1.95) passes a 64-bit integer argument on the stack
+ * where the C compilers pass it in two registers.
  */
 
 #include <linux/io.h>
@@ -164,10 +167,10 @@ bool rust_helper_vmap_pmd_supported(const pgprot_t *prot)
 	       arch_vmap_pmd_supported(*prot);
 }
 
-int rust_helper_pmd_set_huge_at(pmd_t *pmd, phys_addr_t phys,
+int rust_helper_pmd_set_huge_at(pmd_t *pmd, const phys_addr_t *phys,
 				const pgprot_t *prot)
 {
-	return pmd_set_huge(pmd, phys, *prot);
+	return pmd_set_huge(pmd, *phys, *prot);
 }
 
 int rust_helper_pmd_clear_huge_at(pmd_t *pmd)
@@ -318,7 +321,7 @@ resource_size_t rust_helper_pci_resource_len(struct pci_dev *pdev, int bar)
 	return pci_resource_len(pdev, bar);
 }
 
-void __iomem *rust_helper_ioremap(phys_addr_t addr, size_t size)
+void __iomem *rust_helper_ioremap_at(const phys_addr_t *addr, size_t size)
 {
-	return ioremap(addr, size);
+	return ioremap(*addr, size);
 }

@@ -500,7 +500,9 @@ impl PciBar {
     pub fn ioremap(&self, offset: usize, len: usize) -> Result<IoAlias> {
         check_window(self.len(), offset, len)?;
         // SAFETY: The window lies inside the BAR we own (checked above).
-        let addr = unsafe { bindings::ioremap((self.start + offset as u64) as _, len) };
+        let phys = (self.start + offset as u64) as bindings::phys_addr_t;
+        // SAFETY: As above; `phys` is passed by pointer (see rust/helpers/vmsync.c).
+        let addr = unsafe { bindings::ioremap_at(&phys, len) };
         let addr = NonNull::new(addr.cast::<u8>()).ok_or(ENOMEM)?;
         Ok(IoAlias { addr, len })
     }
@@ -718,6 +720,7 @@ impl Entries {
                 let idx = (addr - start) / PAGE_SIZE;
                 let pa = (pfn_at(idx) as u64) * PAGE_SIZE as u64;
                 if huge_ok && pmd_leaf_fits(addr, pa, end - addr, pmd_size) {
+                    let phys = pa as bindings::phys_addr_t;
                     // SAFETY: `pmd` is our entry (the range is reserved for us). A PTE table left
                     // by an earlier user of these addresses is empty and may be freed.
                     let free = unsafe {
@@ -726,7 +729,7 @@ impl Entries {
                                 && bindings::pmd_free_pte_page_at(pmd, addr as _) != 0)
                     };
                     // SAFETY: As above; `pgprot` is valid.
-                    if free && unsafe { bindings::pmd_set_huge_at(pmd, pa as _, &pgprot) } != 0 {
+                    if free && unsafe { bindings::pmd_set_huge_at(pmd, &phys, &pgprot) } != 0 {
                         self.mask |= PgtblMask::PMD;
                         self.leaves += 1;
                         huge += 1;

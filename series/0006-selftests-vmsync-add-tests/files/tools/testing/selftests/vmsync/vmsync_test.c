@@ -754,12 +754,18 @@ TEST_F(vmsync, fuzz_requests)
 			EXPECT_EQ(ENOTTY, errno);
 			counts[cls]++;
 			continue;
-		case 12:
+		case 12: {
+			/* MAP's number with any size but the right one. */
+			unsigned int sz = 1 + rnd() % 200;
+
+			if (sz == sizeof(struct vmsync_map))
+				sz++;
 			EXPECT_EQ(-1, ioctl(self->fd, _IOC(_IOC_READ | _IOC_WRITE,
-				VMSYNC_IOC_MAGIC, 0x02, 1 + rnd() % 200), &m));
+						VMSYNC_IOC_MAGIC, 0x02, sz), &m));
 			EXPECT_EQ(ENOTTY, errno);
 			counts[cls]++;
 			continue;
+		}
 		case 13:
 			/* Valid: map, maybe commit, unmap, then unmap again. */
 			ASSERT_EQ(0, map_chunks(self->fd, size, 0, c, n, &m));
