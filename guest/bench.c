@@ -19,11 +19,12 @@ static const char *const names[] = {
 	[VMSYNC_BENCH_VMAP] = "vmap",
 	[VMSYNC_BENCH_VMAP_PFN] = "vmap_pfn",
 	[VMSYNC_BENCH_APPLY] = "apply_to_page_range",
+	[VMSYNC_BENCH_VMSYNC_IO] = "vmsync-iomem",
 };
 
 int main(int argc, char **argv)
 {
-	unsigned long long sizes[] = { 1, 16, 256, 4096, 65536, 262144 };
+	unsigned long long sizes[] = { 1, 16, 256, 512, 1024, 2048, 4096, 65536, 262144 };
 	unsigned int reps = 5;
 	int fd = open(VMSYNC_DEV, O_RDWR);
 
@@ -32,7 +33,7 @@ int main(int argc, char **argv)
 		return 4;
 	}
 	for (unsigned int s = 0; s < sizeof(sizes) / sizeof(sizes[0]); s++) {
-		for (unsigned int m = VMSYNC_BENCH_VMSYNC; m <= VMSYNC_BENCH_APPLY; m++) {
+		for (unsigned int m = VMSYNC_BENCH_VMSYNC; m <= VMSYNC_BENCH_VMSYNC_IO; m++) {
 			struct vmsync_bench b = {
 				.method = m, .reps = reps, .npages = sizes[s],
 			};

@@ -483,6 +483,11 @@ impl PciBar {
         })
     }
 
+    /// The page frame number of the first page of the BAR.
+    pub fn first_pfn(&self) -> usize {
+        (self.start / PAGE_SIZE as u64) as usize
+    }
+
     /// The size of the BAR in bytes.
     pub fn len(&self) -> usize {
         self.len as usize
@@ -750,20 +755,30 @@ impl Entries {
                 // SAFETY: The PMD points at a PTE table covering `[addr, next)`.
                 let mut pte = unsafe { bindings::pte_offset_kernel(pmd, addr as _) };
                 let mut i = idx;
+                let mut written = 0;
                 while addr < next {
                     // SAFETY: `pte` stays inside the table (`addr < next`).
+                    let busy = unsafe { !bindings::pte_none_at(pte) };
+                    if busy {
+                        break;
+                    }
+                    // SAFETY: As above; the entry is empty and in our range.
                     unsafe {
-                        if !bindings::pte_none_at(pte) {
-                            return Err(EBUSY);
-                        }
                         bindings::set_pte_kernel(pte, addr as _, pfn_at(i) as _, &pgprot);
                         pte = pte.add(1);
                     }
-                    self.mask |= PgtblMask::PTE;
-                    self.leaves += 1;
-                    LIVE_LEAVES.fetch_add(1, Ordering::Relaxed);
+                    written += 1;
                     i += 1;
                     addr += PAGE_SIZE;
+                }
+                // Counters once per PTE table rather than per entry.
+                if written > 0 {
+                    self.mask |= PgtblMask::PTE;
+                    self.leaves += written;
+                    LIVE_LEAVES.fetch_add(written, Ordering::Relaxed);
+                }
+                if addr < next {
+                    return Err(EBUSY);
                 }
             }
             Ok(())
@@ -782,6 +797,7 @@ impl Entries {
     /// Clears the leaves in `[start, end)` (no flush). Only touches entries this value installed.
     fn clear(&mut self, start: usize, end: usize) {
         let mut addr = start;
+        let mut cleared = 0;
         while addr < end {
             // SAFETY: Pure address arithmetic.
             let next = unsafe { bindings::pmd_addr_end(addr as _, end as _) } as usize;
@@ -801,7 +817,7 @@ impl Entries {
                 }
                 if bindings::pmd_leaf_at(pmd) {
                     bindings::pmd_clear_huge_at(pmd);
-                    LIVE_LEAVES.fetch_sub(1, Ordering::Relaxed);
+                    cleared += 1;
                     addr = next;
                     continue;
                 }
@@ -809,13 +825,14 @@ impl Entries {
                 while addr < next {
                     if !bindings::pte_none_at(pte) {
                         bindings::pte_clear_kernel(pte, addr as _);
-                        LIVE_LEAVES.fetch_sub(1, Ordering::Relaxed);
+                        cleared += 1;
                     }
                     pte = pte.add(1);
                     addr += PAGE_SIZE;
                 }
             }
         }
+        LIVE_LEAVES.fetch_sub(cleared, Ordering::Relaxed);
     }
 
     fn span(&self) -> Option<(usize, usize)> {

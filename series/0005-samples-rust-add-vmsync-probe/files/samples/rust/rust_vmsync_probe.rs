@@ -707,24 +707,39 @@ const BENCH_VMSYNC_EAGER: u32 = 2;
 const BENCH_VMAP: u32 = 3;
 const BENCH_VMAP_PFN: u32 = 4;
 const BENCH_APPLY: u32 = 5;
+const BENCH_VMSYNC_IO: u32 = 6;
 
 /// Times map + commit + first touch + unmap of the same pages `reps` times with one method.
 fn bench(a: &mut BenchArgs) -> Result {
     let reps = a.reps as usize;
-    if reps == 0 || reps > BENCH_MAX_REPS || !(BENCH_VMSYNC..=BENCH_APPLY).contains(&a.method) {
+    if reps == 0 || reps > BENCH_MAX_REPS || !(BENCH_VMSYNC..=BENCH_VMSYNC_IO).contains(&a.method) {
         return Err(EINVAL);
     }
     if a.npages == 0 || a.npages > MAX_BYTES / PAGE_SIZE as u64 {
         return Err(EINVAL);
     }
     let n = a.npages as usize;
-    let mut pages = KVec::with_capacity(n, GFP_KERNEL)?;
+    let io = matches!(a.method, BENCH_VMAP_PFN | BENCH_VMSYNC_IO);
+    let mut pages = KVec::new();
     let mut pfns = KVec::with_capacity(n, GFP_KERNEL)?;
-    for _ in 0..n {
-        let p = Page::alloc_page(GFP_KERNEL)?;
-        pfns.push(vmsync::page_pfn(&p), GFP_KERNEL)?;
-        pages.push(p, GFP_KERNEL)?;
-    }
+    let bar = if io {
+        let bar = bar().ok_or(ENODEV)?;
+        if n * PAGE_SIZE > bar.len() {
+            return Err(EINVAL);
+        }
+        for i in 0..n {
+            pfns.push(bar.first_pfn() + i, GFP_KERNEL)?;
+        }
+        Some(bar)
+    } else {
+        pages.reserve(n, GFP_KERNEL)?;
+        for _ in 0..n {
+            let p = Page::alloc_page(GFP_KERNEL)?;
+            pfns.push(vmsync::page_pfn(&p), GFP_KERNEL)?;
+            pages.push(p, GFP_KERNEL)?;
+        }
+        None
+    };
     let before = vmsync::stats();
     let mut leaves = 0u64;
     for r in 0..reps {
@@ -749,9 +764,18 @@ fn bench(a: &mut BenchArgs) -> Result {
                 core::hint::black_box(map.touch());
             }
             BENCH_VMAP_PFN => {
-                // SAFETY: As above.
+                // SAFETY: The BAR stays claimed while the probe is loaded.
                 let map = unsafe { vmsync::reference::CMapping::vmap_pfn(&pfns)? };
                 core::hint::black_box(map.touch());
+            }
+            BENCH_VMSYNC_IO => {
+                let bar = bar.as_ref().ok_or(ENODEV)?;
+                let mut batch = Batch::new(VaRange::reserve_aligned(n * PAGE_SIZE)?);
+                batch.map_iomem(0, bar, 0, n * PAGE_SIZE, Prot::Kernel, true)?;
+                let map = batch.commit(FlushPolicy::ArchDefault);
+                leaves += map.info().leaves as u64;
+                core::hint::black_box(map.touch());
+                drop(map);
             }
             _ => {
                 // SAFETY: As above.

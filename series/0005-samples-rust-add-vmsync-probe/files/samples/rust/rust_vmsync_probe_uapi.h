@@ -141,13 +141,16 @@ struct vmsync_info {
 #define VMSYNC_BENCH_VMSYNC	1	/* vmsync, default flush */
 #define VMSYNC_BENCH_VMSYNC_EAGER 2	/* vmsync, eager ranged flush */
 #define VMSYNC_BENCH_VMAP	3	/* C vmap() of the pages */
-#define VMSYNC_BENCH_VMAP_PFN	4	/* C vmap_pfn() of their pfns */
+#define VMSYNC_BENCH_VMAP_PFN	4	/* C vmap_pfn() of BAR pfns (I/O only) */
 #define VMSYNC_BENCH_APPLY	5	/* apply_to_page_range() + sync + flush */
+#define VMSYNC_BENCH_VMSYNC_IO	6	/* vmsync of the same BAR, PMD leaves */
 #define VMSYNC_BENCH_MAX_REPS	16
 
 /*
  * One measurement: map + commit + first touch of every page + unmap of
  * npages freshly allocated, discontiguous pages, reps times, same pages.
+ * VMAP_PFN and VMSYNC_IO map the first npages of the ivshmem BAR instead:
+ * vmap_pfn() refuses pfns that have a struct page.
  */
 struct vmsync_bench {
 	__u32 method;		/* (in) VMSYNC_BENCH_* */
