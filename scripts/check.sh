@@ -33,6 +33,16 @@ for arch in $arches; do
 		"$([ "$rc" = 0 ] && echo ok || echo "FAIL (logs: $OUT)")")")
 done
 
+# The lint stage reads the build logs the arches above just wrote.
+while IFS= read -r line; do
+	echo "$line"
+	case "$line" in
+	"ok - lint:"*) passed=$((passed + 1)) ;;
+	"not ok - lint:"*) failed=$((failed + 1)); summary+=("lint     ${line#not ok - lint: }: FAIL") ;;
+	esac
+done < <("$ROOT/scripts/lint.sh" 2>&1 || true)
+summary+=("lint     checkpatch --strict, rustfmt, clippy, rustdoc: see above")
+
 rc=0
 "$ROOT/scripts/series.sh" verify || rc=$?
 if [ "$rc" = 0 ]; then

@@ -186,7 +186,7 @@ unsafe extern "C" fn fops_ioctl<T: MiscDevice>(
     // SAFETY: `private_data` came from `into_foreign` in `fops_open`, and `fops_release` (which
     // calls `from_foreign`) cannot run while this call holds the file.
     let device = unsafe { T::Ptr::borrow((*file).private_data) };
-    match T::ioctl(device, cmd, arg as usize) {
+    match T::ioctl(device, cmd, arg) {
         Ok(ret) => ret as c_long,
         Err(err) => err.to_errno() as c_long,
     }

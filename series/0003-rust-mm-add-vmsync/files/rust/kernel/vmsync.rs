@@ -474,12 +474,15 @@ impl PciBar {
             }
             return Err(e);
         }
+        // `resource_size_t` is 32 bits wide on some configurations, 64 on others.
+        #[allow(clippy::unnecessary_cast)]
+        let (start, len) = (start as u64, len as u64);
         // INVARIANT: Referenced, enabled and requested above.
         Ok(Self {
             pdev,
             bar,
-            start: start as u64,
-            len: len as u64,
+            start,
+            len,
         })
     }
 
@@ -504,9 +507,9 @@ impl PciBar {
     /// May sleep.
     pub fn ioremap(&self, offset: usize, len: usize) -> Result<IoAlias> {
         check_window(self.len(), offset, len)?;
-        // SAFETY: The window lies inside the BAR we own (checked above).
         let phys = (self.start + offset as u64) as bindings::phys_addr_t;
-        // SAFETY: As above; `phys` is passed by pointer (see rust/helpers/vmsync.c).
+        // SAFETY: The window lies inside the BAR we own (checked above); `phys` is passed by
+        // pointer (see rust/helpers/vmsync.c).
         let addr = unsafe { bindings::ioremap_at(&phys, len) };
         let addr = NonNull::new(addr.cast::<u8>()).ok_or(ENOMEM)?;
         Ok(IoAlias { addr, len })
@@ -850,7 +853,7 @@ impl Entries {
         // SAFETY: The entries are gone; remove any cached translation of the range.
         unsafe { bindings::flush_tlb_kernel_range(start as _, end as _) };
         // Only now may the pages (and the BAR) go: no translation of them is left.
-        drop(core::mem::replace(&mut self.chunks, KVec::new()));
+        drop(core::mem::take(&mut self.chunks));
     }
 
     fn push_chunk(&mut self, chunk: Chunk) -> Result {
@@ -1308,7 +1311,7 @@ unsafe extern "C" fn pte_walk_cb(
     // SAFETY: `pte` is a valid entry (function contract).
     let pfn = unsafe { bindings::pte_pfn_at(pte) } as usize;
     walk.count += 1;
-    (walk.f)(addr as usize, pfn);
+    (walk.f)(addr, pfn);
     0
 }
 
@@ -1631,7 +1634,7 @@ pub mod reference {
     ) -> crate::ffi::c_int {
         // SAFETY: `data` is the `ApplyState` of `apply_to_page_range`, exclusively ours.
         let st = unsafe { &mut *data.cast::<ApplyState<'_>>() };
-        let i = (addr as usize - st.start) / PAGE_SIZE;
+        let i = (addr - st.start) / PAGE_SIZE;
         if i >= st.pfns.len() {
             return EINVAL.to_errno();
         }

@@ -777,11 +777,12 @@ fn bench(a: &mut BenchArgs) -> Result {
                 core::hint::black_box(map.touch());
                 drop(map);
             }
-            _ => {
+            BENCH_APPLY => {
                 // SAFETY: As above.
                 let map = unsafe { vmsync::reference::CMapping::apply_to_page_range(&pfns)? };
                 core::hint::black_box(map.touch());
             }
+            _ => return Err(EINVAL),
         }
         let t1 = kernel::time::Ktime::ktime_get();
         a.ns[r] = (t1 - t0).to_ns().max(0) as u64;

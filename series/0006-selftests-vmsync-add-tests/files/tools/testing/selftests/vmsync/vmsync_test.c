@@ -719,19 +719,40 @@ TEST_F(vmsync, fuzz_requests)
 			c[k] = pages(k * PG, PG);
 		size = size < n * PG ? n * PG : size;
 		switch (cls) {
-		case 0: c[rnd() % n].len = 0; want = -EINVAL; break;
-		case 1: c[rnd() % n].offset += 1 + rnd() % (PG - 1); want = -EINVAL; break;
-		case 2: c[rnd() % n].len += 1 + rnd() % (PG - 1); want = -EINVAL; break;
-		case 3: c[0].offset = ~0ULL & ~(PG - 1); want = -EOVERFLOW; break;
-		case 4: c[n - 1].offset = size; want = -ERANGE; break;
+		case 0:
+			c[rnd() % n].len = 0;
+			want = -EINVAL;
+			break;
+		case 1:
+			c[rnd() % n].offset += 1 + rnd() % (PG - 1);
+			want = -EINVAL;
+			break;
+		case 2:
+			c[rnd() % n].len += 1 + rnd() % (PG - 1);
+			want = -EINVAL;
+			break;
+		case 3:
+			c[0].offset = ~0ULL & ~(PG - 1);
+			want = -EOVERFLOW;
+			break;
+		case 4:
+			c[n - 1].offset = size;
+			want = -ERANGE;
+			break;
 		case 5:
 			n = VMSYNC_MAX_CHUNKS + 1 + rnd() % 100;
 			for (unsigned int k = 0; k < n; k++)
 				c[k] = pages(k * PG, PG);
 			want = -E2BIG;
 			break;
-		case 6: c[rnd() % n].kind = 3 + rnd() % 1000; want = -EINVAL; break;
-		case 7: c[rnd() % n].reserved = 1 + rnd(); want = -EINVAL; break;
+		case 6:
+			c[rnd() % n].kind = 3 + rnd() % 1000;
+			want = -EINVAL;
+			break;
+		case 7:
+			c[rnd() % n].reserved = 1 + rnd();
+			want = -EINVAL;
+			break;
 		case 8:
 			if (self->info.bar_size) {
 				c[0] = bar(0, self->info.bar_size + (rnd() % 16) * PG, PG,
@@ -742,26 +763,34 @@ TEST_F(vmsync, fuzz_requests)
 				want = -ENODEV;
 			}
 			break;
-		case 9: c[0] = bar(0, 0, PG, 3 + rnd() % 100, 0); want = -EINVAL; break;
+		case 9:
+			c[0] = bar(0, 0, PG, 3 + rnd() % 100, 0);
+			want = -EINVAL;
+			break;
 		case 10:
 			got = commit(self->fd, 1 + rnd() % 1000, rnd() & 1, NULL);
 			EXPECT_EQ(-EBADF, got);
 			counts[cls]++;
 			continue;
-		case 11:
-			EXPECT_EQ(-1, ioctl(self->fd, _IOWR(VMSYNC_IOC_MAGIC,
-						0x20 + rnd() % 0xd0, struct vmsync_map), &m));
+		case 11: {
+			/* Unknown command numbers. */
+			unsigned long cmd = _IOWR(VMSYNC_IOC_MAGIC, 0x20 + rnd() % 0xd0,
+						  struct vmsync_map);
+
+			EXPECT_EQ(-1, ioctl(self->fd, cmd, &m));
 			EXPECT_EQ(ENOTTY, errno);
 			counts[cls]++;
 			continue;
+		}
 		case 12: {
 			/* MAP's number with any size but the right one. */
 			unsigned int sz = 1 + rnd() % 200;
+			unsigned long cmd;
 
 			if (sz == sizeof(struct vmsync_map))
 				sz++;
-			EXPECT_EQ(-1, ioctl(self->fd, _IOC(_IOC_READ | _IOC_WRITE,
-						VMSYNC_IOC_MAGIC, 0x02, sz), &m));
+			cmd = _IOC(_IOC_READ | _IOC_WRITE, VMSYNC_IOC_MAGIC, 0x02, sz);
+			EXPECT_EQ(-1, ioctl(self->fd, cmd, &m));
 			EXPECT_EQ(ENOTTY, errno);
 			counts[cls]++;
 			continue;
