@@ -20,9 +20,15 @@ python3 -c 'import matplotlib' 2>/dev/null ||
 
 ko=$BUILD/samples/rust/rust_vmsync_probe.ko
 plan=$OUT/bench.plan
+# lib/test_vmalloc runs at load time, prints "Summary:" lines and then fails
+# the load on purpose (-EAGAIN): its step is "not ok" by design.
+tv=$BUILD/lib/test_vmalloc.ko
 printf '%s\n' "insmod probe_load /lib/modules/rust_vmsync_probe.ko" \
-	"run bench /bin/vmsync_bench" "rmmod probe_unload rust_vmsync_probe" >"$plan"
+	"run bench /bin/vmsync_bench" "rmmod probe_unload rust_vmsync_probe" \
+	"insmod test_vmalloc_reference /lib/modules/test_vmalloc.ko nr_threads=1 run_test_mask=0x401 test_loop_count=20000" \
+	>"$plan"
 VMSYNC_PLAN=$plan VMSYNC_PAYLOAD="$ko /lib/modules/rust_vmsync_probe.ko 0644
+$tv /lib/modules/test_vmalloc.ko 0644
 $OUT/guest/vmsync_bench /bin/vmsync_bench 0755" "$ROOT/scripts/initramfs.sh" "$arch"
 [ "$arch" = i386-pae ] && export VMSYNC_CMDLINE="pti=on ${VMSYNC_CMDLINE:-}"
 VMSYNC_CMDLINE="vmsync.timeout=900 ${VMSYNC_CMDLINE:-}" VMSYNC_TIMEOUT=${VMSYNC_TIMEOUT:-1200} \

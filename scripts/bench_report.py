@@ -58,6 +58,18 @@ def main():
                    f"{r['flushes']:>8}")
     for method, n, err in errors:
         out.append(f"{method:<22}{n:>8}  not measured: {err}")
+    # The kernel's own lib/test_vmalloc, same boot, as a reference line.
+    tv = re.compile(r"Summary: (\S+) passed: (\d+) failed: (\d+) repeat: (\d+) "
+                    r"loops: (\d+) avg: (\d+) usec")
+    seen = set()
+    for line in open(log, errors="replace"):
+        m = tv.search(line)
+        if m and m.group(0) not in seen:
+            seen.add(m.group(0))
+            name, loops, usec = m.group(1), int(m.group(5)), int(m.group(6))
+            out.append(f"reference: lib/test_vmalloc {name}: {loops} loops, {usec} us, "
+                       f"{usec * 1000 / loops:.0f} ns per loop (passed {m.group(2)}, "
+                       f"failed {m.group(3)})")
     text = "\n".join(out)
     print(text)
     open(os.path.join(outdir, "table.txt"), "w").write(text + "\n")
