@@ -490,6 +490,27 @@ TEST_F(vmsync, flush_lazy_bit)
 }
 
 /*
+ * Maps @c into a fresh PMD-aligned range of @size bytes, commits with
+ * @cflags, runs audit @kind and unmaps; 0 or the first failing -errno.
+ */
+static int map_commit_audit(int fd, __u64 size, struct vmsync_chunk *c,
+			    unsigned int n, __u32 cflags, __u32 kind,
+			    struct vmsync_commit *cm, struct vmsync_audit *a)
+{
+	struct vmsync_map m = {};
+	int ret;
+
+	ret = map_chunks(fd, size, VMSYNC_MAP_ALIGNED, c, n, &m);
+	if (!ret)
+		ret = commit(fd, m.handle, cflags, cm);
+	if (!ret)
+		ret = audit(fd, m.handle, kind, 0, a);
+	if (m.handle && unmap(fd, m.handle, 0) && !ret)
+		ret = -EIO;
+	return ret;
+}
+
+/*
  * x86: after commit every pgd on pgd_list, including one of a process
  * created before the mapping, agrees with init_mm for the whole span.
  */
@@ -497,7 +518,6 @@ TEST_F(vmsync, sync_pgd_list)
 {
 	__u64 size = 2 * self->info.pmd_size;
 	struct vmsync_chunk c[] = { pages(0, PG), pages(size - PG, PG) };
-	struct vmsync_map m = {};
 	struct vmsync_commit cm;
 	struct vmsync_audit a;
 	int pipefd[2];
@@ -515,11 +535,9 @@ TEST_F(vmsync, sync_pgd_list)
 	}
 	close(pipefd[0]);
 
-	ASSERT_EQ(0, map_chunks(self->fd, size, VMSYNC_MAP_ALIGNED, c, 2, &m));
-	ASSERT_EQ(0, commit(self->fd, m.handle, 0, &cm));
+	ASSERT_EQ(0, map_commit_audit(self->fd, size, c, 2, 0, VMSYNC_AUDIT_SYNC,
+				      &cm, &a));
 	EXPECT_EQ(!!(cm.mask & cm.sync_mask), cm.synced);
-	ASSERT_EQ(0, audit(self->fd, m.handle, VMSYNC_AUDIT_SYNC, 0, &a));
-	ASSERT_EQ(0, unmap(self->fd, m.handle, 0));
 	ASSERT_EQ(1, write(pipefd[1], "x", 1));
 	close(pipefd[1]);
 	waitpid(child, NULL, 0);
@@ -536,7 +554,6 @@ TEST_F(vmsync, sync_negative_control)
 {
 	__u64 size = 8 * self->info.pmd_size;
 	struct vmsync_chunk c[] = { pages(0, PG), pages(size - PG, PG) };
-	struct vmsync_map m = {};
 	struct vmsync_commit cm;
 	struct vmsync_audit a;
 
@@ -544,11 +561,9 @@ TEST_F(vmsync, sync_negative_control)
 		SKIP(return, "CONFIG_RUST_VMSYNC_TEST_CONTROLS is off");
 	if (!self->info.sync_mask)
 		SKIP(return, "ARCH_PAGE_TABLE_SYNC_MASK is 0: nothing to withhold");
-	ASSERT_EQ(0, map_chunks(self->fd, size, VMSYNC_MAP_ALIGNED, c, 2, &m));
-	ASSERT_EQ(0, commit(self->fd, m.handle, VMSYNC_COMMIT_SKIP_SYNC, &cm));
+	ASSERT_EQ(0, map_commit_audit(self->fd, size, c, 2, VMSYNC_COMMIT_SKIP_SYNC,
+				      VMSYNC_AUDIT_SYNC, &cm, &a));
 	EXPECT_EQ(0, cm.synced);
-	ASSERT_EQ(0, audit(self->fd, m.handle, VMSYNC_AUDIT_SYNC, 0, &a));
-	ASSERT_EQ(0, unmap(self->fd, m.handle, 0));
 	if (!(cm.mask & cm.sync_mask))
 		SKIP(return, "mask %#x needed no sync (sync mask %#x)",
 		     cm.mask, cm.sync_mask);
