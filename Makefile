@@ -4,10 +4,10 @@
 
 SHELL := /bin/bash
 ARCH ?= riscv64
-ARCHES ?= riscv64 x86_64 i386 i386-pae
+ARCHES ?= riscv64 x86_64 i386 i386-pae x86_64-debug
 T ?=
 
-PHONY_EXTRA := bench lint
+PHONY_EXTRA := bench lint check-debug
 .PHONY: help run check check-arch $(PHONY_EXTRA) series series-check deps tree build clean
 
 help: ## List the targets
@@ -20,6 +20,9 @@ run: ## Build, boot and probe the riscv64 kernel (ARCH=...), print the report
 
 check: ## Everything on every arch: KTAP summary, series round trip
 	@scripts/check.sh $(ARCHES)
+
+check-debug: ## The suite on a debug x86_64 kernel (KASAN, lockdep, DEBUG_VM, kmemleak)
+	@scripts/check.sh x86_64-debug
 
 check-arch: ## Like check, one arch (ARCH=...), optionally one test (T=...)
 	@VMSYNC_TESTS="$(T)" scripts/check.sh $(ARCH)

@@ -37,20 +37,30 @@ targs=""
 for t in ${VMSYNC_TESTS:-}; do
 	targs="$targs -t $t"
 done
+debug=0
+case "$arch" in *-debug) debug=1 ;; esac
 {
+	[ "$debug" = 1 ] && echo "run kmemleak_clear /bin/vmsync_kmemleak clear"
 	echo "insmod probe_load /lib/modules/rust_vmsync_probe.ko"
 	[ "${VMSYNC_REPORT:-0}" = 1 ] && echo "run report /bin/vmsync_report"
 	echo "run vmsync_test /bin/vmsync_test$targs"
 	echo "rmmod probe_unload rust_vmsync_probe"
+	[ "$debug" = 1 ] && echo "run kmemleak_scan /bin/vmsync_kmemleak scan"
+	true
 } >"$plan"
+run_logged "$OUT/guest/kmemleak.log" "$UCC" -static -O2 -Wall \
+	-o "$OUT/guest/vmsync_kmemleak" "$ROOT/guest/kmemleak.c" ||
+	die "$arch: building vmsync_kmemleak failed"
 
 VMSYNC_PLAN=$plan VMSYNC_PAYLOAD="$ko /lib/modules/rust_vmsync_probe.ko 0644
 $OUT/guest/vmsync_test /bin/vmsync_test 0755
-$OUT/guest/vmsync_report /bin/vmsync_report 0755" \
+$OUT/guest/vmsync_report /bin/vmsync_report 0755
+$OUT/guest/vmsync_kmemleak /bin/vmsync_kmemleak 0755" \
 	"$ROOT/scripts/initramfs.sh" "$arch"
 
 # PAE only stops sharing the kernel PMD (and starts needing the sync) with PTI.
 [ "$arch" = i386-pae ] && export VMSYNC_CMDLINE="pti=on ${VMSYNC_CMDLINE:-}"
+[ "$arch" = x86_64-debug ] && export VMSYNC_CMDLINE="debug_pagealloc=on ${VMSYNC_CMDLINE:-}"
 boot=0
 "$ROOT/scripts/boot.sh" "$arch" || boot=$?
 

@@ -42,7 +42,7 @@ append="console=ttyS0 panic=-1 oops=panic ${VMSYNC_CMDLINE:-}"
 case "$arch" in
 riscv64)
 	machine=(-M virt -smp 2 -m 1G -bios default) ;;
-x86_64|i386|i386-pae)
+x86_64|x86_64-debug|i386|i386-pae)
 	machine=(-M pc -cpu max -smp 2 -m 1G) ;;
 *)
 	die "boot.sh: no QEMU machine for $arch" ;;

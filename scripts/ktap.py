@@ -45,7 +45,7 @@ SKIP_RE = re.compile(r'^\s*(skip|todo)\b', re.IGNORECASE)
 TROUBLE_RE = re.compile(
     r'(Oops|BUG:|WARNING:|Kernel panic|general protection fault|'
     r'Unable to handle kernel|kernel BUG|Call Trace:|UBSAN:|KASAN:|'
-    r'kmemleak:|possible circular locking|INFO: task .* blocked)')
+    r'kmemleak: [0-9]+ new suspected memory leaks|possible circular locking|INFO: task .* blocked)')
 
 
 class Result:

@@ -9,7 +9,7 @@ KSRC=$CACHE/src/linux-6.12
 BASE_TARBALL=/usr/src/linux-source-6.12.tar.xz
 BASE_VERSION=6.12.117
 LLVM_SUFFIX=-19
-ARCHES_ALL="riscv64 x86_64 i386 i386-pae"
+ARCHES_ALL="riscv64 x86_64 i386 i386-pae x86_64-debug"
 
 export PATH=/usr/lib/llvm-19/bin:$HOME/.cargo/bin:$PATH
 export VMSYNC_T0=${VMSYNC_T0:-$(date +%s)}
@@ -44,7 +44,7 @@ arch_vars() {
 	riscv64)
 		KARCH=riscv; KIMAGE=arch/riscv/boot/Image
 		QEMU=qemu-system-riscv64; UCC=riscv64-linux-gnu-gcc ;;
-	x86_64)
+	x86_64|x86_64-debug)
 		KARCH=x86_64; KIMAGE=arch/x86/boot/bzImage
 		QEMU=qemu-system-x86_64; UCC=gcc ;;
 	i386|i386-pae)
