@@ -227,14 +227,10 @@ pub fn stats() -> Stats {
     }
 }
 
-fn pmd_size() -> usize {
-    // SAFETY: Returns a constant.
-    unsafe { bindings::pmd_size() as usize }
-}
-
 /// The size a PMD leaf maps (`PMD_SIZE`).
 pub fn pmd_leaf_size() -> usize {
-    pmd_size()
+    // SAFETY: Returns a constant.
+    unsafe { bindings::pmd_size() as usize }
 }
 
 /// Returns `true` where the architecture defers the post-vmap TLB flush to the trap path
@@ -281,7 +277,7 @@ impl VaRange {
 
     fn reserve_inner(size: usize, aligned: bool) -> Result<Self> {
         check_window(usize::MAX & !(PAGE_SIZE - 1), 0, size)?;
-        let slack = if aligned { pmd_size() } else { 0 };
+        let slack = if aligned { pmd_leaf_size() } else { 0 };
         let total = size.checked_add(slack).ok_or(EOVERFLOW)?;
         // SAFETY: FFI call without preconditions; returns NULL or a new area that we own.
         let area = unsafe { bindings::get_vm_area(total as _, bindings::VM_IOREMAP as _) };
@@ -341,11 +337,19 @@ fn predict_levels(addr: usize) -> PgtblMask {
         let pgd = bindings::pgd_offset_k(addr as _);
         let p4d = bindings::p4d_offset(pgd, addr as _);
         let folded_p4d = p4d.cast() == pgd;
+        // An empty upper entry means every table below it is new too; a folded P4D level
+        // shares its entry with the PGD and is never reported on its own.
+        let below_p4d = PgtblMask::PUD | PgtblMask::PMD;
         if bindings::pgd_none_at(pgd) {
-            return cascade(PgtblMask::PGD, !folded_p4d, true, true);
+            let p4d_bit = if folded_p4d {
+                PgtblMask::empty()
+            } else {
+                PgtblMask::P4D
+            };
+            return PgtblMask::PGD | p4d_bit | below_p4d;
         }
         if bindings::p4d_none_at(p4d) {
-            return cascade(PgtblMask::P4D, false, true, true);
+            return PgtblMask::P4D | below_p4d;
         }
         let pud = bindings::pud_offset(p4d, addr as _);
         if bindings::pud_none_at(pud) {
@@ -357,22 +361,6 @@ fn predict_levels(addr: usize) -> PgtblMask {
         }
     }
     PgtblMask::empty()
-}
-
-/// Levels set when the walk allocates from `top` downwards, through every lower level that is
-/// not folded into its parent.
-fn cascade(top: PgtblMask, p4d: bool, pud: bool, pmd: bool) -> PgtblMask {
-    let mut m = top;
-    if p4d {
-        m |= PgtblMask::P4D;
-    }
-    if pud {
-        m |= PgtblMask::PUD;
-    }
-    if pmd {
-        m |= PgtblMask::PMD;
-    }
-    m
 }
 
 impl Drop for VaRange {
@@ -486,9 +474,9 @@ impl PciBar {
         })
     }
 
-    /// The page frame number of the first page of the BAR.
-    pub fn first_pfn(&self) -> usize {
-        (self.start / PAGE_SIZE as u64) as usize
+    /// The page frame number of the page at `offset` in the BAR.
+    pub fn pfn_at(&self, offset: usize) -> usize {
+        ((self.start + offset as u64) / PAGE_SIZE as u64) as usize
     }
 
     /// The size of the BAR in bytes.
@@ -715,7 +703,7 @@ impl Entries {
         let pgprot = prot.to_pgprot();
         let start = self.range.start() + offset;
         let end = start + len;
-        let pmd_size = pmd_size();
+        let pmd_size = pmd_leaf_size();
         // SAFETY: Reads a constant / CPU feature.
         let huge_ok = contiguous && unsafe { bindings::vmap_pmd_supported(&pgprot) };
         let mut addr = start;
@@ -932,8 +920,7 @@ impl Batch {
         let len = pages.len().checked_mul(PAGE_SIZE).ok_or(EOVERFLOW)?;
         self.e.check_free(offset, len)?;
         self.e.chunks.reserve(1, GFP_KERNEL).map_err(|_| ENOMEM)?;
-        // SAFETY: `page_to_pfn()` of pages we own.
-        let pfn_at = |i: usize| unsafe { bindings::page_to_pfn(pages[i].as_ptr()) } as usize;
+        let pfn_at = |i: usize| page_pfn(&pages[i]);
         let pmd_leaves = self.e.install(offset, len, Prot::Kernel, false, &pfn_at)?;
         self.e.push_chunk(Chunk {
             offset,
@@ -959,7 +946,7 @@ impl Batch {
         check_window(bar.len(), bar_offset, len)?;
         self.e.check_free(offset, len)?;
         self.e.chunks.reserve(1, GFP_KERNEL).map_err(|_| ENOMEM)?;
-        let first = ((bar.start + bar_offset as u64) / PAGE_SIZE as u64) as usize;
+        let first = bar.pfn_at(bar_offset);
         let pfn_at = |i: usize| first + i;
         let pmd_leaves = self.e.install(offset, len, prot, allow_huge, &pfn_at)?;
         self.e.push_chunk(Chunk {
@@ -1193,13 +1180,10 @@ impl Mapping {
         for c in self.e.chunks.iter() {
             for i in 0..c.len / PAGE_SIZE {
                 let want = match &c.backing {
-                    Backing::Pages(p) => {
-                        // SAFETY: `page_to_pfn()` of a page we own.
-                        (unsafe { bindings::page_to_pfn(p[i].as_ptr()) }) as usize
-                    }
+                    Backing::Pages(p) => page_pfn(&p[i]),
                     Backing::Io {
                         bar, bar_offset, ..
-                    } => ((bar.start + *bar_offset as u64) / PAGE_SIZE as u64) as usize + i,
+                    } => bar.pfn_at(bar_offset + i * PAGE_SIZE),
                     Backing::Pfn { pfn, .. } => pfn + i,
                     Backing::PfnList { pfns, .. } => pfns[i],
                 };
@@ -1280,8 +1264,8 @@ pub fn lookup_pfn(addr: usize) -> Option<usize> {
             return None;
         }
         if bindings::pmd_leaf_at(pmd) {
-            let base = pmd_leaf_pfn(pmd);
-            return Some(base + (addr & (pmd_size() - 1)) / PAGE_SIZE);
+            let base = bindings::pmd_leaf_pfn_at(pmd) as usize;
+            return Some(base + (addr & (pmd_leaf_size() - 1)) / PAGE_SIZE);
         }
         let pte = bindings::pte_offset_kernel(pmd, addr as _);
         if bindings::pte_none_at(pte) {
@@ -1397,14 +1381,6 @@ pub fn pte_roundtrip(pfn: usize, prot: Prot) -> usize {
     let p = prot.to_pgprot();
     // SAFETY: Pure computations on values.
     unsafe { bindings::pte_pfn_value(bindings::pfn_pte_value(pfn as _, &p)) as usize }
-}
-
-/// # Safety
-///
-/// `pmd` must be a present PMD leaf.
-unsafe fn pmd_leaf_pfn(pmd: *mut bindings::pmd_t) -> usize {
-    // SAFETY: Function contract.
-    unsafe { bindings::pmd_leaf_pfn_at(pmd) as usize }
 }
 
 /// Result of [`audit_sync`].
@@ -1564,7 +1540,6 @@ pub mod reference {
             let mut st = ApplyState {
                 pfns,
                 prot,
-                next: 0,
                 start: area.start(),
             };
             // SAFETY: The range is ours; the callback matches `pte_fn_t` and `st` outlives the
@@ -1620,7 +1595,6 @@ pub mod reference {
     struct ApplyState<'a> {
         pfns: &'a [usize],
         prot: bindings::pgprot_t,
-        next: usize,
         start: usize,
     }
 
@@ -1640,7 +1614,6 @@ pub mod reference {
         }
         // SAFETY: `pte` is the entry for `addr` in our range.
         unsafe { bindings::set_pte_kernel(pte, addr, st.pfns[i] as _, &st.prot) };
-        st.next = i + 1;
         0
     }
 }

@@ -728,7 +728,7 @@ fn bench(a: &mut BenchArgs) -> Result {
             return Err(EINVAL);
         }
         for i in 0..n {
-            pfns.push(bar.first_pfn() + i, GFP_KERNEL)?;
+            pfns.push(bar.pfn_at(i * PAGE_SIZE), GFP_KERNEL)?;
         }
         Some(bar)
     } else {
