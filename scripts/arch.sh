@@ -58,9 +58,6 @@ $OUT/guest/vmsync_report /bin/vmsync_report 0755
 $OUT/guest/vmsync_kmemleak /bin/vmsync_kmemleak 0755" \
 	"$ROOT/scripts/initramfs.sh" "$arch"
 
-# PAE only stops sharing the kernel PMD (and starts needing the sync) with PTI.
-[ "$arch" = i386-pae ] && export VMSYNC_CMDLINE="pti=on ${VMSYNC_CMDLINE:-}"
-[ "$arch" = x86_64-debug ] && export VMSYNC_CMDLINE="debug_pagealloc=on ${VMSYNC_CMDLINE:-}"
 boot=0
 "$ROOT/scripts/boot.sh" "$arch" || boot=$?
 

@@ -30,7 +30,6 @@ printf '%s\n' "insmod probe_load /lib/modules/rust_vmsync_probe.ko" \
 VMSYNC_PLAN=$plan VMSYNC_PAYLOAD="$ko /lib/modules/rust_vmsync_probe.ko 0644
 $tv /lib/modules/test_vmalloc.ko 0644
 $OUT/guest/vmsync_bench /bin/vmsync_bench 0755" "$ROOT/scripts/initramfs.sh" "$arch"
-[ "$arch" = i386-pae ] && export VMSYNC_CMDLINE="pti=on ${VMSYNC_CMDLINE:-}"
 VMSYNC_CMDLINE="vmsync.timeout=900 ${VMSYNC_CMDLINE:-}" VMSYNC_TIMEOUT=${VMSYNC_TIMEOUT:-1200} \
 	"$ROOT/scripts/boot.sh" "$arch"
 cp "$OUT/console.log" "$OUT/bench-console.log"

@@ -38,7 +38,7 @@ sys.stdout.buffer.write(period * (8 * 1024 * 1024 // 256))
 ' >"$bar"
 [ "$(stat -c %s "$bar")" = 8388608 ] || die "could not create $bar"
 
-append="console=ttyS0 panic=-1 oops=panic ${VMSYNC_CMDLINE:-}"
+append="console=ttyS0 panic=-1 oops=panic $KCMDLINE ${VMSYNC_CMDLINE:-}"
 case "$arch" in
 riscv64)
 	machine=(-M virt -smp 2 -m 1G -bios default) ;;

@@ -38,18 +38,27 @@ run_logged() {
 	fi
 }
 
-# Per-arch facts: kernel ARCH, image, QEMU binary, cross compiler.
+# Per-arch facts: kernel ARCH, image, QEMU binary, cross compiler, and the
+# kernel parameters that configuration needs at boot (KCMDLINE).
 arch_vars() {
+	KCMDLINE=
 	case "$1" in
 	riscv64)
 		KARCH=riscv; KIMAGE=arch/riscv/boot/Image
 		QEMU=qemu-system-riscv64; UCC=riscv64-linux-gnu-gcc ;;
 	x86_64|x86_64-debug)
 		KARCH=x86_64; KIMAGE=arch/x86/boot/bzImage
-		QEMU=qemu-system-x86_64; UCC=gcc ;;
+		QEMU=qemu-system-x86_64; UCC=gcc
+		if [ "$1" = x86_64-debug ]; then
+			KCMDLINE="debug_pagealloc=on"
+		fi ;;
 	i386|i386-pae)
 		KARCH=i386; KIMAGE=arch/x86/boot/bzImage
-		QEMU=qemu-system-i386; UCC=i686-linux-gnu-gcc ;;
+		QEMU=qemu-system-i386; UCC=i686-linux-gnu-gcc
+		# PAE only stops sharing the kernel PMD (and needs the sync) with PTI.
+		if [ "$1" = i386-pae ]; then
+			KCMDLINE="pti=on"
+		fi ;;
 	*)
 		die "unknown arch '$1' (supported: $ARCHES_ALL)" ;;
 	esac
