@@ -45,17 +45,21 @@ case "$arch" in *-debug) debug=1 ;; esac
 	[ "${VMSYNC_REPORT:-0}" = 1 ] && echo "run report /bin/vmsync_report"
 	echo "run vmsync_test /bin/vmsync_test$targs"
 	echo "rmmod probe_unload rust_vmsync_probe"
+	echo "run vmalloc_leftover /bin/vmsync_leftover"
 	[ "$debug" = 1 ] && echo "run kmemleak_scan /bin/vmsync_kmemleak scan"
 	true
 } >"$plan"
-run_logged "$OUT/guest/kmemleak.log" "$UCC" -static -O2 -Wall \
-	-o "$OUT/guest/vmsync_kmemleak" "$ROOT/guest/kmemleak.c" ||
-	die "$arch: building vmsync_kmemleak failed"
+for g in kmemleak leftover; do
+	run_logged "$OUT/guest/$g.log" "$UCC" -static -O2 -Wall \
+		-o "$OUT/guest/vmsync_$g" "$ROOT/guest/$g.c" ||
+		die "$arch: building vmsync_$g failed"
+done
 
 VMSYNC_PLAN=$plan VMSYNC_PAYLOAD="$ko /lib/modules/rust_vmsync_probe.ko 0644
 $OUT/guest/vmsync_test /bin/vmsync_test 0755
 $OUT/guest/vmsync_report /bin/vmsync_report 0755
-$OUT/guest/vmsync_kmemleak /bin/vmsync_kmemleak 0755" \
+$OUT/guest/vmsync_kmemleak /bin/vmsync_kmemleak 0755
+$OUT/guest/vmsync_leftover /bin/vmsync_leftover 0755" \
 	"$ROOT/scripts/initramfs.sh" "$arch"
 
 boot=0

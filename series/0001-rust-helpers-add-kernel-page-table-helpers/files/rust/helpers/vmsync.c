@@ -134,6 +134,11 @@ unsigned long rust_helper_pmd_size(void)
 	return PMD_SIZE;
 }
 
+bool rust_helper_is_vmalloc_addr(unsigned long addr)
+{
+	return is_vmalloc_addr((const void *)addr);
+}
+
 /* __p4d_alloc() and friends are static inlines where a level is folded. */
 int rust_helper_p4d_alloc_kernel(pgd_t *pgd, unsigned long addr)
 {

@@ -24,7 +24,7 @@
 use crate::{
     alloc::{flags::GFP_KERNEL, KVec},
     bindings,
-    error::{code::*, to_result, Result},
+    error::{code::*, to_result, Error, Result},
     page::{Page, PAGE_SIZE},
     str::CStr,
     sync::Arc,
@@ -68,6 +68,8 @@ impl PgtblMask {
     /// A PTE was written.
     pub const PTE: Self = Self(bindings::PGTBL_PTE_MODIFIED);
     const ALL: u32 = Self::PGD.0 | Self::P4D.0 | Self::PUD.0 | Self::PMD.0 | Self::PTE.0;
+    /// Number of levels (bits).
+    pub const LEVELS: usize = 5;
 
     /// The empty mask.
     pub const fn empty() -> Self {
@@ -200,6 +202,11 @@ static LIVE_LEAVES: AtomicUsize = AtomicUsize::new(0);
 static TABLES_ALLOCATED: AtomicUsize = AtomicUsize::new(0);
 static SYNCS: AtomicUsize = AtomicUsize::new(0);
 static FLUSHES: AtomicUsize = AtomicUsize::new(0);
+static FAILED_RESERVE: AtomicUsize = AtomicUsize::new(0);
+static FAILED_BOOKKEEPING: AtomicUsize = AtomicUsize::new(0);
+#[allow(clippy::declare_interior_mutable_const)]
+const ZERO: AtomicUsize = AtomicUsize::new(0);
+static FAILED_TABLES: [AtomicUsize; PgtblMask::LEVELS] = [ZERO; PgtblMask::LEVELS];
 
 /// Global counters, for leak checks and benchmarks.
 #[derive(Copy, Clone, Debug, Default)]
@@ -214,6 +221,21 @@ pub struct Stats {
     pub syncs: usize,
     /// Commit-time flushes since boot.
     pub flushes: usize,
+    /// Failed allocations since boot: `reserve` the VA reservations, `bookkeeping` the chunk
+    /// lists, `tables[i]` the page-table pages to hang below an entry of the level whose
+    /// [`PgtblMask`] bit is `1 << i` (so `tables[3]` counts PTE tables).
+    pub failed: Failures,
+}
+
+/// Allocation failures by allocation point, see [`Stats::failed`].
+#[derive(Copy, Clone, Debug, Default)]
+pub struct Failures {
+    /// `get_vm_area()` returned NULL.
+    pub reserve: usize,
+    /// A chunk list could not grow.
+    pub bookkeeping: usize,
+    /// A page-table page could not be allocated, by level of the entry to populate.
+    pub tables: [usize; PgtblMask::LEVELS],
 }
 
 /// Returns the current global counters.
@@ -224,7 +246,27 @@ pub fn stats() -> Stats {
         tables_allocated: TABLES_ALLOCATED.load(Ordering::Relaxed),
         syncs: SYNCS.load(Ordering::Relaxed),
         flushes: FLUSHES.load(Ordering::Relaxed),
+        failed: Failures {
+            reserve: FAILED_RESERVE.load(Ordering::Relaxed),
+            bookkeeping: FAILED_BOOKKEEPING.load(Ordering::Relaxed),
+            tables: core::array::from_fn(|i| FAILED_TABLES[i].load(Ordering::Relaxed)),
+        },
     }
+}
+
+/// Counts a failed allocation at `counter` and returns `ENOMEM`.
+fn failed(counter: &AtomicUsize) -> Error {
+    counter.fetch_add(1, Ordering::Relaxed);
+    ENOMEM
+}
+
+/// Turns the return value of a `*_alloc_kernel()` helper populating an entry of `level` into a
+/// `Result`, counting failures.
+fn table_alloc(level: PgtblMask, ret: crate::ffi::c_int) -> Result {
+    if ret == 0 {
+        return Ok(());
+    }
+    Err(failed(&FAILED_TABLES[level.0.trailing_zeros() as usize]))
 }
 
 /// The size a PMD leaf maps (`PMD_SIZE`).
@@ -281,7 +323,7 @@ impl VaRange {
         let total = size.checked_add(slack).ok_or(EOVERFLOW)?;
         // SAFETY: FFI call without preconditions; returns NULL or a new area that we own.
         let area = unsafe { bindings::get_vm_area(total as _, bindings::VM_IOREMAP as _) };
-        let area = NonNull::new(area).ok_or(ENOMEM)?;
+        let area = NonNull::new(area).ok_or_else(|| failed(&FAILED_RESERVE))?;
         // SAFETY: `area` is a valid `vm_struct` we own.
         let base = unsafe { (*area.as_ptr()).addr } as usize;
         let start = if aligned {
@@ -654,17 +696,17 @@ impl Entries {
         unsafe {
             let pgd = bindings::pgd_offset_k(addr as _);
             if bindings::pgd_none_at(pgd) {
-                to_result(bindings::p4d_alloc_kernel(pgd, addr as _))?;
+                table_alloc(PgtblMask::PGD, bindings::p4d_alloc_kernel(pgd, addr as _))?;
                 self.note_table(PgtblMask::PGD);
             }
             let p4d = bindings::p4d_offset(pgd, addr as _);
             if bindings::p4d_none_at(p4d) {
-                to_result(bindings::pud_alloc_kernel(p4d, addr as _))?;
+                table_alloc(PgtblMask::P4D, bindings::pud_alloc_kernel(p4d, addr as _))?;
                 self.note_table(PgtblMask::P4D);
             }
             let pud = bindings::pud_offset(p4d, addr as _);
             if bindings::pud_none_at(pud) {
-                to_result(bindings::pmd_alloc_kernel(pud, addr as _))?;
+                table_alloc(PgtblMask::PUD, bindings::pmd_alloc_kernel(pud, addr as _))?;
                 self.note_table(PgtblMask::PUD);
             }
             Ok(bindings::pmd_offset(pud, addr as _))
@@ -737,7 +779,7 @@ impl Entries {
                 // SAFETY: `pmd` is a valid entry of the kernel page tables.
                 unsafe {
                     if bindings::pmd_none_at(pmd) {
-                        to_result(bindings::__pte_alloc_kernel(pmd))?;
+                        table_alloc(PgtblMask::PMD, bindings::__pte_alloc_kernel(pmd))?;
                         self.note_table(PgtblMask::PMD);
                     } else if bindings::pmd_leaf_at(pmd) {
                         return Err(EBUSY);
@@ -844,6 +886,13 @@ impl Entries {
         drop(core::mem::take(&mut self.chunks));
     }
 
+    /// Makes room for one more chunk, so that recording a mapped chunk cannot fail.
+    fn reserve_chunk(&mut self) -> Result {
+        self.chunks
+            .reserve(1, GFP_KERNEL)
+            .map_err(|_| failed(&FAILED_BOOKKEEPING))
+    }
+
     fn push_chunk(&mut self, chunk: Chunk) -> Result {
         self.chunks.push(chunk, GFP_KERNEL).map_err(|_| ENOMEM)
     }
@@ -919,7 +968,7 @@ impl Batch {
     pub fn map_pages(&mut self, offset: usize, pages: KVec<Page>) -> Result {
         let len = pages.len().checked_mul(PAGE_SIZE).ok_or(EOVERFLOW)?;
         self.e.check_free(offset, len)?;
-        self.e.chunks.reserve(1, GFP_KERNEL).map_err(|_| ENOMEM)?;
+        self.e.reserve_chunk()?;
         let pfn_at = |i: usize| page_pfn(&pages[i]);
         let pmd_leaves = self.e.install(offset, len, Prot::Kernel, false, &pfn_at)?;
         self.e.push_chunk(Chunk {
@@ -945,7 +994,7 @@ impl Batch {
     ) -> Result {
         check_window(bar.len(), bar_offset, len)?;
         self.e.check_free(offset, len)?;
-        self.e.chunks.reserve(1, GFP_KERNEL).map_err(|_| ENOMEM)?;
+        self.e.reserve_chunk()?;
         let first = bar.pfn_at(bar_offset);
         let pfn_at = |i: usize| first + i;
         let pmd_leaves = self.e.install(offset, len, prot, allow_huge, &pfn_at)?;
@@ -978,7 +1027,7 @@ impl Batch {
         let len = count.checked_mul(PAGE_SIZE).ok_or(EOVERFLOW)?;
         pfn.checked_add(count).ok_or(EOVERFLOW)?;
         self.e.check_free(offset, len)?;
-        self.e.chunks.reserve(1, GFP_KERNEL).map_err(|_| ENOMEM)?;
+        self.e.reserve_chunk()?;
         let pfn_at = |i: usize| pfn + i;
         let pmd_leaves = self.e.install(offset, len, prot, allow_huge, &pfn_at)?;
         self.e.push_chunk(Chunk {
@@ -997,8 +1046,9 @@ impl Batch {
     pub unsafe fn map_pfn_list(&mut self, offset: usize, pfns: &[usize], prot: Prot) -> Result {
         let len = pfns.len().checked_mul(PAGE_SIZE).ok_or(EOVERFLOW)?;
         self.e.check_free(offset, len)?;
-        self.e.chunks.reserve(1, GFP_KERNEL).map_err(|_| ENOMEM)?;
-        let mut list = KVec::with_capacity(pfns.len(), GFP_KERNEL)?;
+        self.e.reserve_chunk()?;
+        let mut list =
+            KVec::with_capacity(pfns.len(), GFP_KERNEL).map_err(|_| failed(&FAILED_BOOKKEEPING))?;
         list.extend_from_slice(pfns, GFP_KERNEL)?;
         let pfn_at = |i: usize| pfns[i];
         let pmd_leaves = self.e.install(offset, len, prot, false, &pfn_at)?;
@@ -1273,6 +1323,97 @@ pub fn lookup_pfn(addr: usize) -> Option<usize> {
         }
         Some(bindings::pte_pfn_at(pte) as usize)
     }
+}
+
+/// What the kernel page tables hold for a range of the vmalloc area, see [`residue`].
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct Residue {
+    /// Pages of the range mapped by a PTE or a PMD leaf.
+    pub pages: usize,
+    /// Distinct page-table pages below the root that cover part of the range.
+    pub tables: usize,
+}
+
+/// Counts, without changing anything, the mapped pages of `[start, end)` and the page-table
+/// pages covering it, such as a failed or torn-down mapping may have left behind.
+///
+/// Folded levels are not counted. Errors: `EINVAL` unless `[start, end)` is a non-empty, page
+/// aligned range of the vmalloc area.
+pub fn residue(start: usize, end: usize) -> Result<Residue> {
+    let aligned = (start | end) % PAGE_SIZE == 0;
+    // SAFETY: Pure address checks.
+    let inside = unsafe {
+        bindings::is_vmalloc_addr(start as _) && bindings::is_vmalloc_addr((end - 1) as _)
+    };
+    if !aligned || start >= end || !inside {
+        return Err(EINVAL);
+    }
+    let mut pages = 0;
+    let mut tables = 0;
+    // The last table page seen at each level; a walk in address order meets each table once in
+    // a run, so counting changes counts tables.
+    let mut last = [0usize; 4];
+    let mut note = |level: usize, entry: usize| {
+        let table = entry & !(PAGE_SIZE - 1);
+        if last[level] != table {
+            last[level] = table;
+            tables += 1;
+        }
+    };
+    let mut addr = start;
+    while addr < end {
+        // SAFETY: Pure address arithmetic.
+        let next = unsafe { bindings::pmd_addr_end(addr as _, end as _) } as usize;
+        // SAFETY: Read-only walk of the kernel page tables of the vmalloc area, which are never
+        // freed; each level is only walked when present. A folded level's entry is the entry of
+        // the level above and is not counted.
+        unsafe {
+            let pgd = bindings::pgd_offset_k(addr as _);
+            if bindings::pgd_none_at(pgd) {
+                addr = next;
+                continue;
+            }
+            let p4d = bindings::p4d_offset(pgd, addr as _);
+            if p4d.cast() != pgd {
+                note(0, p4d as usize);
+            }
+            if bindings::p4d_none_at(p4d) {
+                addr = next;
+                continue;
+            }
+            let pud = bindings::pud_offset(p4d, addr as _);
+            if pud.cast() != p4d {
+                note(1, pud as usize);
+            }
+            if bindings::pud_none_at(pud) {
+                addr = next;
+                continue;
+            }
+            let pmd = bindings::pmd_offset(pud, addr as _);
+            if pmd.cast() != pud {
+                note(2, pmd as usize);
+            }
+            if bindings::pmd_none_at(pmd) {
+                addr = next;
+                continue;
+            }
+            if bindings::pmd_leaf_at(pmd) {
+                pages += (next - addr) / PAGE_SIZE;
+                addr = next;
+                continue;
+            }
+            let mut pte = bindings::pte_offset_kernel(pmd, addr as _);
+            note(3, pte as usize);
+            while addr < next {
+                if !bindings::pte_none_at(pte) {
+                    pages += 1;
+                }
+                pte = pte.add(1);
+                addr += PAGE_SIZE;
+            }
+        }
+    }
+    Ok(Residue { pages, tables })
 }
 
 struct PteWalk<'a> {

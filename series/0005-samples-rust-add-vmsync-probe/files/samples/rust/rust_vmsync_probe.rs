@@ -156,6 +156,19 @@ struct InfoArgs {
     syncs: u64,
     flushes: u64,
     handles: u64,
+    failed_reserve: u64,
+    failed_bookkeeping: u64,
+    failed_tables: [u64; 5],
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+struct ResidueArgs {
+    start: u64,
+    end: u64,
+    pages: u64,
+    tables: u64,
+    tables_before: u64,
 }
 
 macro_rules! plain_data {
@@ -167,7 +180,16 @@ macro_rules! plain_data {
     )*};
 }
 plain_data!(
-    ChunkDesc, MapArgs, CommitArgs, AuditArgs, FillArgs, UnmapArgs, EchoArgs, InfoArgs, BenchArgs
+    ChunkDesc,
+    MapArgs,
+    CommitArgs,
+    AuditArgs,
+    FillArgs,
+    UnmapArgs,
+    EchoArgs,
+    InfoArgs,
+    BenchArgs,
+    ResidueArgs
 );
 
 const MAGIC: u32 = 0xb7;
@@ -179,6 +201,7 @@ const IOC_AUDIT: u32 = _IOWR::<AuditArgs>(MAGIC, 0x04);
 const IOC_FILL: u32 = _IOW::<FillArgs>(MAGIC, 0x05);
 const IOC_UNMAP: u32 = _IOW::<UnmapArgs>(MAGIC, 0x06);
 const IOC_BENCH: u32 = _IOWR::<BenchArgs>(MAGIC, 0x07);
+const IOC_RESIDUE: u32 = _IOR::<ResidueArgs>(MAGIC, 0x08);
 
 /// The fill pattern, `vmsync_pattern()` of the uapi header.
 fn pattern(seed: u64, off: u64) -> u8 {
@@ -208,8 +231,16 @@ enum Slot {
     Kept(VaRange),
 }
 
+/// The range of the last `MAP` request of a file and what covered it when it was reserved.
+struct Attempt {
+    start: usize,
+    end: usize,
+    tables_before: usize,
+}
+
 struct Inner {
     slots: KVec<Option<Slot>>,
+    attempt: Option<Attempt>,
 }
 
 #[pin_data]
@@ -269,7 +300,10 @@ impl MiscDevice for VmsyncFile {
     fn open() -> Result<Self::Ptr> {
         KBox::try_pin_init(
             try_pin_init!(FileState {
-                inner <- kernel::new_mutex!(Inner { slots: KVec::new() }, "vmsync_file"),
+                inner <- kernel::new_mutex!(Inner {
+                    slots: KVec::new(),
+                    attempt: None,
+                }, "vmsync_file"),
             }),
             GFP_KERNEL,
         )
@@ -285,6 +319,7 @@ impl MiscDevice for VmsyncFile {
             IOC_AUDIT => rw(arg, |a: &mut AuditArgs| inner.audit(a)),
             IOC_FILL => rw(arg, |a: &mut FillArgs| inner.fill(a)),
             IOC_UNMAP => rw(arg, |a: &mut UnmapArgs| inner.unmap(a)),
+            IOC_RESIDUE => rw(arg, |a: &mut ResidueArgs| inner.residue(a)),
             IOC_BENCH => {
                 drop(inner);
                 rw(arg, bench)
@@ -363,7 +398,27 @@ impl Inner {
             syncs: st.syncs as u64,
             flushes: st.flushes as u64,
             handles: self.live_handles() as u64,
+            failed_reserve: st.failed.reserve as u64,
+            failed_bookkeeping: st.failed.bookkeeping as u64,
+            failed_tables: st.failed.tables.map(|n| n as u64),
         };
+        Ok(())
+    }
+
+    /// Walks the page tables over the range of the last `MAP` request, whether it succeeded or
+    /// not; all zeroes if that request failed before reserving a range.
+    fn residue(&mut self, a: &mut ResidueArgs) -> Result {
+        *a = ResidueArgs::default();
+        if let Some(at) = &self.attempt {
+            let r = vmsync::residue(at.start, at.end)?;
+            *a = ResidueArgs {
+                start: at.start as u64,
+                end: at.end as u64,
+                pages: r.pages as u64,
+                tables: r.tables as u64,
+                tables_before: at.tables_before as u64,
+            };
+        }
         Ok(())
     }
 
@@ -374,6 +429,7 @@ impl Inner {
         if a.nr_chunks == 0 || a.nr_chunks > MAX_CHUNKS {
             return Err(E2BIG);
         }
+        self.attempt = None;
         let mut descs = KVec::with_capacity(a.nr_chunks as usize, GFP_KERNEL)?;
         let bytes = (a.nr_chunks as usize) * core::mem::size_of::<ChunkDesc>();
         let mut reader = UserSlice::new(a.chunks as usize, bytes).reader();
@@ -410,6 +466,11 @@ impl Inner {
             }
         };
         let reuse = a.flags & MAP_REUSE != 0;
+        self.attempt = Some(Attempt {
+            start: range.start(),
+            end: range.end(),
+            tables_before: vmsync::residue(range.start(), range.end())?.tables,
+        });
         let mut predicted = PgtblMask::empty();
         for d in descs.iter() {
             let (o, l) = (usize::try_from(d.offset), usize::try_from(d.len));

@@ -135,6 +135,23 @@ struct vmsync_info {
 	__u64 syncs;		/* (out) syncs since boot */
 	__u64 flushes;		/* (out) commit flushes since boot */
 	__u64 handles;		/* (out) live handles of this file */
+	/* Allocations failed since boot, by allocation point (fault injection). */
+	__u64 failed_reserve;	/* (out) VA reservations */
+	__u64 failed_bookkeeping; /* (out) chunk lists */
+	__u64 failed_tables[5];	/* (out) page tables, by level: [3] = PTE tables */
+};
+
+/*
+ * The range reserved by this file's last VMSYNC_IOC_MAP, failed or not, and
+ * what the kernel page tables hold there now: an audit of what a failed
+ * request left behind.  All zero if that request failed before reserving.
+ */
+struct vmsync_residue {
+	__u64 start;		/* (out) kernel VA */
+	__u64 end;		/* (out) */
+	__u64 pages;		/* (out) pages mapped in [start, end) now */
+	__u64 tables;		/* (out) page-table pages covering it now */
+	__u64 tables_before;	/* (out) ... when the range was reserved */
 };
 
 /* struct vmsync_bench.method */
@@ -172,5 +189,6 @@ struct vmsync_bench {
 #define VMSYNC_IOC_FILL		_IOW(VMSYNC_IOC_MAGIC, 0x05, struct vmsync_fill)
 #define VMSYNC_IOC_UNMAP	_IOW(VMSYNC_IOC_MAGIC, 0x06, struct vmsync_unmap)
 #define VMSYNC_IOC_BENCH	_IOWR(VMSYNC_IOC_MAGIC, 0x07, struct vmsync_bench)
+#define VMSYNC_IOC_RESIDUE	_IOR(VMSYNC_IOC_MAGIC, 0x08, struct vmsync_residue)
 
 #endif /* _RUST_VMSYNC_PROBE_UAPI_H */

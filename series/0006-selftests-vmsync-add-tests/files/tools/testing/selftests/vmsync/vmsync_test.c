@@ -7,15 +7,18 @@
  * hits on flush_tlb_kernel_range() or, for the ivshmem BAR, the host file
  * (see the "vmsync-bar-expect" lines, checked after the guest exits).
  */
+#define _GNU_SOURCE
 #include <errno.h>
 #include <pthread.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mount.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -26,6 +29,8 @@
 #define PG		4096UL
 #define ARRAY_LEN(a)	(sizeof(a) / sizeof((a)[0]))
 #define TRACEFS		"/sys/kernel/tracing"
+#define DEBUGFS		"/sys/kernel/debug"
+#define FAIL_NTH	"/proc/thread-self/fail-nth"
 
 /* The host-checked region of the 8 MiB BAR; other tests use [0, 4M). */
 #define BAR_HOST_BASE	(4UL << 20)
@@ -117,6 +122,12 @@ static struct vmsync_chunk bar(__u64 off, __u64 bar_off, __u64 len,
 	return (struct vmsync_chunk){ .kind = VMSYNC_CHUNK_BAR, .cache = cache,
 				      .offset = off, .len = len,
 				      .bar_offset = bar_off, .flags = flags };
+}
+
+/* The BAR tests need the 8 MiB ivshmem BAR the probe claims at load. */
+static bool bar_missing(const struct vmsync_info *info)
+{
+	return info->bar_size < (8UL << 20);
 }
 
 /* A value goes through a fresh mapping and comes back through a kmap. */
@@ -299,6 +310,278 @@ TEST_F(vmsync, close_releases)
 	close(fd2);
 	EXPECT_EQ(before.live_ranges, info_now(self->fd).live_ranges);
 	EXPECT_EQ(before.live_leaves, info_now(self->fd).live_leaves);
+}
+
+/*
+ * Ranges that kernel::vmsync reserved and the kernel still lists, read from
+ * /proc/vmallocinfo: their caller symbol is in the vmsync module path.
+ */
+static int vmalloc_ranges(void)
+{
+	FILE *f = fopen("/proc/vmallocinfo", "r");
+	char line[512];
+	int n = 0;
+
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f))
+		if (strstr(line, "vmsync"))
+			n++;
+	fclose(f);
+	return n;
+}
+
+/* Closing a file with live ranges gives them back to the kernel. */
+TEST_F(vmsync, vmallocinfo_close)
+{
+	struct vmsync_chunk c[] = { pages(0, PG) };
+	int base = vmalloc_ranges();
+	struct vmsync_map m = {};
+	int fd2;
+
+	if (base < 0)
+		SKIP(return, "/proc/vmallocinfo: %s", strerror(-base));
+	fd2 = open(VMSYNC_DEV, O_RDWR);
+	ASSERT_GE(fd2, 0);
+	/* A committed mapping, a batch and a kept range. */
+	ASSERT_EQ(0, map_chunks(fd2, 2 * PG, 0, c, 1, &m));
+	ASSERT_EQ(0, commit(fd2, m.handle, 0, NULL));
+	ASSERT_EQ(0, map_chunks(fd2, 2 * PG, 0, c, 1, &m));
+	ASSERT_EQ(0, map_chunks(fd2, 2 * PG, 0, c, 1, &m));
+	ASSERT_EQ(0, unmap(fd2, m.handle, VMSYNC_UNMAP_KEEP_VA));
+	EXPECT_EQ(base + 3, vmalloc_ranges());
+	close(fd2);
+	EXPECT_EQ(base, vmalloc_ranges());
+}
+
+static int write_file(const char *path, const char *val)
+{
+	int fd = open(path, O_WRONLY);
+	ssize_t n;
+
+	if (fd < 0)
+		return -errno;
+	n = write(fd, val, strlen(val));
+	close(fd);
+	return n < 0 ? -errno : 0;
+}
+
+/*
+ * Let /proc/thread-self/fail-nth reach sleeping page and slab allocations
+ * (by default fault injection ignores them), without a stack dump per
+ * injected failure.  Probability stays 0: nothing fails unless asked.
+ */
+static const char *const fault_knobs[][3] = {
+	/* file, value for the test, default */
+	{ DEBUGFS "/fail_page_alloc/ignore-gfp-wait", "N", "Y" },
+	{ DEBUGFS "/fail_page_alloc/ignore-gfp-highmem", "N", "Y" },
+	{ DEBUGFS "/fail_page_alloc/min-order", "0", "1" },
+	{ DEBUGFS "/fail_page_alloc/verbose", "0", "2" },
+	{ DEBUGFS "/failslab/ignore-gfp-wait", "N", "Y" },
+	{ DEBUGFS "/failslab/verbose", "0", "2" },
+};
+
+/*
+ * The kernel log markers tell the host's log checker that page allocation
+ * failure reports in between are expected.
+ */
+static const char *fault_setup(bool on)
+{
+	if (access(FAIL_NTH, F_OK))
+		return "no " FAIL_NTH " (CONFIG_FAULT_INJECTION)";
+	if (access(DEBUGFS "/failslab", F_OK))
+		mount("debugfs", DEBUGFS, "debugfs", 0, NULL);
+	for (unsigned int i = 0; i < ARRAY_LEN(fault_knobs); i++)
+		if (write_file(fault_knobs[i][0], fault_knobs[i][on ? 1 : 2]))
+			return "no failslab/fail_page_alloc knobs in debugfs";
+	write_file("/dev/kmsg", on ? "vmsync: fault injection on\n" :
+				     "vmsync: fault injection off\n");
+	return NULL;
+}
+
+static void set_nth(int fd, unsigned int n)
+{
+	char buf[16];
+
+	snprintf(buf, sizeof(buf), "%u", n);
+	if (pwrite(fd, buf, strlen(buf), 0) < 0)
+		ksft_print_msg("fail-nth: %s\n", strerror(errno));
+}
+
+/* Allocation points of this thread's fail-nth countdown not yet reached. */
+static unsigned int get_nth(int fd)
+{
+	char buf[16] = "";
+
+	if (pread(fd, buf, sizeof(buf) - 1, 0) <= 0)
+		return ~0U;
+	return strtoul(buf, NULL, 10);
+}
+
+static long mem_free_kb(void)
+{
+	FILE *f = fopen("/proc/meminfo", "r");
+	char line[128];
+	long kb = -1;
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "MemFree: %ld kB", &kb) == 1)
+			break;
+	fclose(f);
+	return kb;
+}
+
+struct sweep {
+	unsigned int points;	/* allocation points of the final request */
+	unsigned int refused;	/* injected failures reported as -ENOMEM */
+	unsigned int absorbed;	/* injected failures the request survived */
+	__u64 tables;		/* page-table pages the sweep added */
+};
+
+/*
+ * Fails the 1st, 2nd, ... allocation of one MAP request until the request
+ * completes without reaching the countdown.  After every attempt the
+ * request must have returned 0 or -ENOMEM, and the counters, the
+ * kernel's list of vmalloc ranges and the page tables over the attempted
+ * range must show nothing left but the page-table pages that were linked
+ * (kernel page tables are never freed) and that the batch accounted for.
+ * A successful attempt must also map every page right, commit without
+ * allocating and unmap cleanly.
+ */
+static void map_sweep(struct __test_metadata *_metadata, int fd, int nth,
+		      __u64 size, __u32 flags, struct vmsync_chunk *c,
+		      unsigned int nc, struct sweep *sw)
+{
+	unsigned int n = 1;
+
+	for (unsigned int iter = 0; iter < 5000; iter++) {
+		struct vmsync_info before = info_now(fd), after;
+		int ranges = vmalloc_ranges();
+		struct vmsync_residue res;
+		struct vmsync_map m = {};
+		unsigned int left;
+		int ret;
+
+		set_nth(nth, n);
+		ret = map_chunks(fd, size, flags, c, nc, &m);
+		left = get_nth(nth);
+		set_nth(nth, 0);
+		ASSERT_NE(~0U, left);
+		ASSERT_TRUE(ret == 0 || ret == -ENOMEM) TH_LOG("fail-nth %u: %d", n, ret);
+		if (ret == 0) {
+			struct vmsync_audit a;
+
+			if (left)
+				sw->points = n - left;
+			else
+				sw->absorbed++;
+			set_nth(nth, 1);
+			ASSERT_EQ(0, commit(fd, m.handle, 0, NULL));
+			EXPECT_EQ(1, get_nth(nth)) TH_LOG("commit allocated");
+			set_nth(nth, 0);
+			ASSERT_EQ(0, audit(fd, m.handle, VMSYNC_AUDIT_ENTRIES, 0, &a));
+			EXPECT_EQ(0, a.bad);
+			ASSERT_EQ(0, unmap(fd, m.handle, 0));
+		} else {
+			sw->refused++;
+		}
+		after = info_now(fd);
+		ASSERT_EQ(0, ioctl(fd, VMSYNC_IOC_RESIDUE, &res));
+		EXPECT_EQ(before.live_ranges, after.live_ranges) TH_LOG("n=%u", n);
+		EXPECT_EQ(before.live_leaves, after.live_leaves) TH_LOG("n=%u", n);
+		EXPECT_EQ(before.handles, after.handles) TH_LOG("n=%u", n);
+		EXPECT_EQ(ranges, vmalloc_ranges()) TH_LOG("n=%u", n);
+		EXPECT_EQ(0, res.pages) TH_LOG("n=%u: PTEs left at %#llx", n,
+						(unsigned long long)res.start);
+		EXPECT_EQ(res.tables - res.tables_before, after.tables - before.tables)
+			TH_LOG("n=%u: unaccounted page-table pages", n);
+		if (_metadata->exit_code)
+			return;
+		sw->tables += after.tables - before.tables;
+		if (left)
+			return;
+		/*
+		 * Tables linked by this attempt stay: the next attempt meets
+		 * that many fewer allocation points before the one after n.
+		 */
+		n = n + 1 - (after.tables - before.tables);
+	}
+	ASSERT_TRUE(false) TH_LOG("no end after 5000 attempts");
+}
+
+/*
+ * Fault injection: every allocation of a MAP request (the probe's
+ * bookkeeping, the VA reservation, the pages, the chunk lists, the page
+ * tables of each level the range needs) is failed in turn.
+ */
+TEST_F(vmsync, fault_injection)
+{
+	__u64 pmd = self->info.pmd_size;
+	bool huge = !bar_missing(&self->info) && pmd == (2UL << 20);
+	struct vmsync_chunk c[] = {
+		pages(0, 128 * PG),
+		pages(pmd, 2 * PG),
+		bar(2 * pmd, 0, pmd, VMSYNC_CACHE_UC, VMSYNC_CHUNK_HUGE),
+	};
+	/* Hold the low part of the vmalloc area so that the swept range gets
+	 * page tables no earlier test populated.
+	 */
+	__u64 push = sizeof(long) == 8 ? 256UL << 20 : 8UL << 20;
+	struct vmsync_chunk one[] = { pages(0, PG) };
+	struct vmsync_info i0 = self->info, i1;
+	struct sweep sw = {};
+	const char *why;
+	cpu_set_t cpus;
+	long kb0, kb1;
+	int nth;
+
+	why = fault_setup(true);
+	if (why)
+		SKIP(return, "%s", why);
+	nth = open(FAIL_NTH, O_RDWR);
+	ASSERT_GE(nth, 0);
+	/* The vmap_area preload is per CPU: stay on one. */
+	CPU_ZERO(&cpus);
+	CPU_SET(0, &cpus);
+	ASSERT_EQ(0, sched_setaffinity(0, sizeof(cpus), &cpus));
+	for (int k = 0; k < 5; k++) {
+		struct vmsync_map m = {};
+
+		ASSERT_EQ(0, map_chunks(self->fd, push, 0, one, 1, &m));
+	}
+	i0 = info_now(self->fd);
+	kb0 = mem_free_kb();
+	map_sweep(_metadata, self->fd, nth, 3 * pmd, VMSYNC_MAP_ALIGNED, c,
+		  huge ? 3 : 2, &sw);
+	kb1 = mem_free_kb();
+	i1 = info_now(self->fd);
+	close(nth);
+	fault_setup(false);
+	TH_LOG("%u allocation points: %u refused (-ENOMEM), %u absorbed; %llu tables linked",
+	       sw.points, sw.refused, sw.absorbed, (unsigned long long)sw.tables);
+	TH_LOG("failed: reserve %llu, bookkeeping %llu, tables by level pgd/p4d/pud/pmd %llu/%llu/%llu/%llu",
+	       (unsigned long long)(i1.failed_reserve - i0.failed_reserve),
+	       (unsigned long long)(i1.failed_bookkeeping - i0.failed_bookkeeping),
+	       (unsigned long long)(i1.failed_tables[0] - i0.failed_tables[0]),
+	       (unsigned long long)(i1.failed_tables[1] - i0.failed_tables[1]),
+	       (unsigned long long)(i1.failed_tables[2] - i0.failed_tables[2]),
+	       (unsigned long long)(i1.failed_tables[3] - i0.failed_tables[3]));
+	TH_LOG("MemFree %ld kB before, %ld kB after", kb0, kb1);
+	/* The request allocates at least its 130 pages. */
+	EXPECT_GE(sw.points, 130);
+	EXPECT_GE(sw.refused + sw.absorbed, sw.points);
+	EXPECT_GE(i1.failed_reserve - i0.failed_reserve, 1);
+	EXPECT_GE(i1.failed_bookkeeping - i0.failed_bookkeeping, 1);
+	/* Each table the sweep linked was refused once first. */
+	__u64 tf = 0;
+
+	for (int l = 0; l < 5; l++)
+		tf += i1.failed_tables[l] - i0.failed_tables[l];
+	EXPECT_EQ(sw.tables, tf);
+	/* A page leak would be pages x attempts, i.e. tens of MiB. */
+	EXPECT_LT(kb0 - kb1, 4096);
 }
 
 /* Eager commits hit flush_tlb_kernel_range() once, for the exact span. */
@@ -569,12 +852,6 @@ TEST_F(vmsync, sync_negative_control)
 		     cm.mask, cm.sync_mask);
 	EXPECT_EQ(1, a.status) TH_LOG("the sync audit did not notice a skipped sync");
 	EXPECT_GT(a.bad, 0);
-}
-
-/* The BAR tests need the 8 MiB ivshmem BAR the probe claims at load. */
-static bool bar_missing(const struct vmsync_info *info)
-{
-	return info->bar_size < (8UL << 20);
 }
 
 /* i915 path: RAM pages and WC/UC BAR windows interleaved in one range. */
