@@ -2,15 +2,22 @@
 /*
  * vmsync guest init: PID 1 of the test initramfs.
  *
- * Mounts the pseudo filesystems, runs the steps listed in /etc/vmsync-plan
- * and reports them as a KTAP document on the console, then powers off.
+ * Mounts the pseudo filesystems, adds the /dev/fd and /dev/std{in,out,err}
+ * links that devtmpfs lacks (kselftest's runner writes to /dev/stdout), runs
+ * the steps listed in /etc/vmsync-plan and reports them as a KTAP document on
+ * the console, then powers off.
  *
  * Plan lines (blank lines and lines starting with '#' are ignored):
  *
  *	insmod NAME PATH [params...]	finit_module(PATH, "params...")
  *	run NAME PATH [args...]		fork/exec PATH, output nested by 4 spaces
  *	rmmod NAME MODNAME		delete_module(MODNAME, O_NONBLOCK)
- *	shell NAME CMD			not supported, reported as skipped
+ *	shell NAME CMD...		/bin/sh -c "CMD...", output nested like "run"
+ *
+ * The CMD of a "shell" step is the rest of the line, passed as it is (no
+ * outer quotes): "shell ksft cd /kselftest && ./run_kselftest.sh".  "run"
+ * and "shell" steps pass with exit status 0, are skipped with 4 (KSFT_SKIP)
+ * and fail otherwise.
  *
  * Besides the KTAP lines, init prints "# vmsync-init: begin K NAME" before
  * and "# vmsync-init: end K" after each step (KTAP diagnostics).  They let
@@ -18,7 +25,7 @@
  * module's own KTAP document) from init's result lines.
  *
  * Kernel command line: vmsync.timeout=SECS sets the per-step timeout of
- * "run" steps (default 240).
+ * "run" and "shell" steps (default 240).
  *
  * Only plain libc and raw syscalls are used so that it builds statically
  * for every architecture the project tests.
@@ -48,6 +55,7 @@
 #define LINE_MAX_LEN	4096
 #define DEFAULT_TIMEOUT	240
 #define KSFT_SKIP	4
+#define ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
 
 struct step {
 	char *words[MAX_ARGS + 1];	/* verb, name, arguments..., NULL */
@@ -129,6 +137,23 @@ static void do_mount(const char *src, const char *dir, const char *type,
 	}
 }
 
+/* The links udev or mdev would add; existing entries are left alone. */
+static void dev_links(void)
+{
+	static const char *const links[][2] = {
+		{ "/proc/self/fd", "/dev/fd" },
+		{ "/proc/self/fd/0", "/dev/stdin" },
+		{ "/proc/self/fd/1", "/dev/stdout" },
+		{ "/proc/self/fd/2", "/dev/stderr" },
+	};
+	unsigned int i;
+
+	for (i = 0; i < ARRAY_SIZE(links); i++)
+		if (symlink(links[i][0], links[i][1]) < 0 && errno != EEXIST)
+			emit("# vmsync-init: symlink %s: errno %d (%s)",
+			     links[i][1], errno, strerror(errno));
+}
+
 static void read_cmdline(void)
 {
 	const char *p;
@@ -153,6 +178,21 @@ static void read_cmdline(void)
 		if (t > 0)
 			run_timeout = t;
 	}
+}
+
+/* The next blank-separated word of *p, terminated in place; NULL at the end. */
+static char *next_word(char **p)
+{
+	char *w = *p + strspn(*p, " \t\r");
+	char *end;
+
+	if (!*w)
+		return NULL;
+	end = w + strcspn(w, " \t\r");
+	if (*end)
+		*end++ = '\0';
+	*p = end;
+	return w;
 }
 
 /* Split the plan into steps; the strings stay in the malloc'ed buffer. */
@@ -190,7 +230,7 @@ static int read_plan(void)
 	for (line = strtok_r(buf, "\n", &save); line;
 	     line = strtok_r(NULL, "\n", &save)) {
 		struct step *s;
-		char *w, *wsave = NULL;
+		char *w, *end;
 
 		while (*line == ' ' || *line == '\t')
 			line++;
@@ -201,9 +241,19 @@ static int read_plan(void)
 			break;
 		}
 		s = &steps[nsteps++];
-		for (w = strtok_r(line, " \t\r", &wsave); w && s->nwords < MAX_ARGS;
-		     w = strtok_r(NULL, " \t\r", &wsave))
+		while (s->nwords < MAX_ARGS && (w = next_word(&line))) {
 			s->words[s->nwords++] = w;
+			if (s->nwords != 2 || strcmp(s->words[0], "shell"))
+				continue;
+			/* "shell NAME CMD": CMD is the rest of the line. */
+			line += strspn(line, " \t");
+			end = line + strlen(line);
+			while (end > line && strchr(" \t\r", end[-1]))
+				*--end = '\0';
+			if (*line)
+				s->words[s->nwords++] = line;
+			break;
+		}
 		s->words[s->nwords] = NULL;
 	}
 	return 0;
@@ -338,8 +388,11 @@ static int relay_read(int fd, struct relay *r, int max_reads)
 	return 0;
 }
 
-/* Returns 0 pass, 1 skip, -1 fail. */
-static int step_run(struct step *s, const char *name)
+/*
+ * Runs argv[0] with its output relayed, nested by 4 spaces, under the step
+ * timeout.  Returns 0 pass, 1 skip, -1 fail.
+ */
+static int run_child(const char *name, char *const argv[])
 {
 	static char *envp[] = {
 		"PATH=/bin:/sbin:/usr/bin:/usr/sbin",
@@ -352,10 +405,6 @@ static int step_run(struct step *s, const char *name)
 	int pfd[2], status = 0, eof = 0, reaped = 0, timed_out = 0;
 	pid_t pid;
 
-	if (s->nwords < 3) {
-		emit("# %s: usage: run NAME PATH [args...]", name);
-		return -1;
-	}
 	if (pipe2(pfd, O_CLOEXEC) < 0) {
 		report_errno(name, "pipe: ", errno);
 		return -1;
@@ -377,8 +426,8 @@ static int step_run(struct step *s, const char *name)
 		dup2(pfd[1], 1);
 		dup2(pfd[1], 2);
 		signal(SIGPIPE, SIG_DFL);
-		execve(s->words[2], &s->words[2], envp);
-		dprintf(2, "exec %s: errno %d (%s)\n", s->words[2], errno,
+		execve(argv[0], argv, envp);
+		dprintf(2, "exec %s: errno %d (%s)\n", argv[0], errno,
 			strerror(errno));
 		_exit(127);
 	}
@@ -436,6 +485,26 @@ static int step_run(struct step *s, const char *name)
 	return -1;
 }
 
+static int step_run(struct step *s, const char *name)
+{
+	if (s->nwords < 3) {
+		emit("# %s: usage: run NAME PATH [args...]", name);
+		return -1;
+	}
+	return run_child(name, &s->words[2]);
+}
+
+static int step_shell(struct step *s, const char *name)
+{
+	char *const argv[] = { "/bin/sh", "-c", s->words[2], NULL };
+
+	if (s->nwords < 3) {
+		emit("# %s: usage: shell NAME CMD...", name);
+		return -1;
+	}
+	return run_child(name, argv);
+}
+
 static void reap_orphans(void)
 {
 	while (waitpid(-1, NULL, WNOHANG) > 0)
@@ -467,8 +536,9 @@ static void run_step(int k, struct step *s)
 		if (ret == 1)
 			skip = "exit status 4 (KSFT_SKIP)";
 	} else if (!strcmp(verb, "shell")) {
-		ret = 1;
-		skip = "shell steps are not supported";
+		ret = step_shell(s, name);
+		if (ret == 1)
+			skip = "exit status 4 (KSFT_SKIP)";
 	} else {
 		emit("# %s: unknown plan verb '%s'", name, verb);
 		ret = -1;
@@ -508,6 +578,7 @@ int main(void)
 	}
 	do_mount("proc", "/proc", "proc", 1);
 	do_mount("sysfs", "/sys", "sysfs", 1);
+	dev_links();
 	do_mount("tracefs", "/sys/kernel/tracing", "tracefs", 0);
 	read_cmdline();
 

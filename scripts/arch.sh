@@ -9,7 +9,14 @@
 #
 # Environment: VMSYNC_TESTS (selftest filter passed to the kselftest
 # harness as "-t NAME" arguments, space separated), VMSYNC_REPORT=1 (also run
-# guest/report.c's readable report), plus those of boot.sh.
+# guest/report.c's readable report), VMSYNC_KSELFTEST (auto, 1 or 0: the
+# kselftest steps below; auto = x86_64 only), plus those of boot.sh.
+#
+# The kselftest steps run the install layout of tools/testing/selftests/vmsync
+# (make ... TARGETS=vmsync install, linked statically) with run_kselftest.sh
+# under a static busybox /bin/sh: once before the probe is loaded, where it
+# must skip, and once with the probe loaded, next to the direct vmsync_test
+# run.
 
 . "$(dirname "$0")/lib.sh"
 arch=${1:?usage: arch.sh ARCH}
@@ -32,6 +39,35 @@ run_logged "$OUT/guest/report.log" \
 ko=$BUILD/samples/rust/rust_vmsync_probe.ko
 [ -f "$ko" ] || die "$arch: $ko missing"
 
+ksft=${VMSYNC_KSELFTEST:-auto}
+case "$ksft" in
+auto) [ "$arch" = x86_64 ] && ksft=1 || ksft=0 ;;
+0|1) ;;
+*) die "VMSYNC_KSELFTEST must be auto, 0 or 1" ;;
+esac
+payload=
+if [ "$ksft" = 1 ]; then
+	stage "$arch: kselftest install layout ($UCC, static) + busybox"
+	[ -n "$BUSYBOX" ] || die "$arch: no static busybox for this arch (kselftest steps)"
+	[ -x "$BUSYBOX" ] || die "$arch: $BUSYBOX missing (package busybox-static)"
+	! LC_ALL=C readelf -l "$BUSYBOX" | grep -q 'program interpreter' ||
+		die "$arch: $BUSYBOX is not static (package busybox-static)"
+	rm -rf "$OUT/kselftest/install" "$OUT/guest/busybox"
+	run_logged "$OUT/kselftest/install.log" \
+		make -C "$KSRC/tools/testing/selftests" TARGETS=vmsync CC="$UCC" \
+		USERLDFLAGS=-static O="$OUT/kselftest/build" \
+		INSTALL_PATH="$OUT/kselftest/install" install ||
+		die "$arch: kselftest install failed"
+	# /bin/sh and every other applet: links to /bin/busybox.
+	mkdir -p "$OUT/guest/busybox"
+	cp "$BUSYBOX" "$OUT/guest/busybox/busybox"
+	for a in $("$BUSYBOX" --list); do
+		[ "$a" = busybox ] || ln -s busybox "$OUT/guest/busybox/$a"
+	done
+	payload="$OUT/kselftest/install /kselftest
+$OUT/guest/busybox /bin"
+fi
+
 plan=$OUT/plan
 targs=""
 for t in ${VMSYNC_TESTS:-}; do
@@ -39,11 +75,14 @@ for t in ${VMSYNC_TESTS:-}; do
 done
 debug=0
 case "$arch" in *-debug) debug=1 ;; esac
+ksft_run="cd /kselftest && ${targs:+KSELFTEST_VMSYNC_SH_ARGS=\"${targs# }\" }./run_kselftest.sh"
 {
 	[ "$debug" = 1 ] && echo "run kmemleak_clear /bin/vmsync_kmemleak clear"
+	[ "$ksft" = 1 ] && echo "shell kselftest_no_probe $ksft_run"
 	echo "insmod probe_load /lib/modules/rust_vmsync_probe.ko"
 	[ "${VMSYNC_REPORT:-0}" = 1 ] && echo "run report /bin/vmsync_report"
 	echo "run vmsync_test /bin/vmsync_test$targs"
+	[ "$ksft" = 1 ] && echo "shell kselftest $ksft_run"
 	echo "rmmod probe_unload rust_vmsync_probe"
 	echo "run vmalloc_leftover /bin/vmsync_leftover"
 	[ "$debug" = 1 ] && echo "run kmemleak_scan /bin/vmsync_kmemleak scan"
@@ -59,7 +98,8 @@ VMSYNC_PLAN=$plan VMSYNC_PAYLOAD="$ko /lib/modules/rust_vmsync_probe.ko 0644
 $OUT/guest/vmsync_test /bin/vmsync_test 0755
 $OUT/guest/vmsync_report /bin/vmsync_report 0755
 $OUT/guest/vmsync_kmemleak /bin/vmsync_kmemleak 0755
-$OUT/guest/vmsync_leftover /bin/vmsync_leftover 0755" \
+$OUT/guest/vmsync_leftover /bin/vmsync_leftover 0755
+$payload" \
 	"$ROOT/scripts/initramfs.sh" "$arch"
 
 boot=0

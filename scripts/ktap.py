@@ -10,9 +10,16 @@ Top-level documents:
          before guest init starts;
   init   the document printed by guest/init after "vmsync-init: reached
          init"; each of its results is one plan step.  Output of "run"
-         steps is nested 4 spaces deeper (kselftest_harness TAP nests
-         further); KTAP that the kernel prints at column 0 during a step
-         (a KUnit test module) is attached to that step.
+         and "shell" steps is nested 4 spaces deeper (kselftest_harness
+         TAP nests further); KTAP that the kernel prints at column 0
+         during a step (a KUnit test module) is attached to that step.
+
+kselftest's runner (run_kselftest.sh, make run_tests) prefixes the output
+of each test with "# " instead of indenting it.  After its "# selftests:
+COLLECTION: TEST" line, lines at the runner's indent that start with "#"
+are read with the prefix dropped, 4 spaces deeper, so the test's own KTAP
+nests under the runner's result for it; its other lines (e.g. a shell's
+error message) stay there as diagnostics.
 
 Leaves (tests without subtests) are counted as passed, failed or skipped.
 The log fails on: a failed leaf; a parent reported "ok" over failed
@@ -42,6 +49,7 @@ PLAN_RE = re.compile(r'^1\.\.(\d+)\s*(?:#.*)?$')
 RESULT_RE = re.compile(r'^(not ok|ok)(?=\s|$)(?:\s+(\d+))?(?:\s+-(?=\s|$))?\s*(.*)$')
 SUBTEST_RE = re.compile(r'^#\s*Subtest:\s*(.*?)\s*$')
 SKIP_RE = re.compile(r'^\s*(skip|todo)\b', re.IGNORECASE)
+KSFT_HDR_RE = re.compile(r'^# selftests: \S+: \S+\s*$')
 TROUBLE_RE = re.compile(
     r'(Oops|BUG:|WARNING:|Kernel panic|general protection fault|'
     r'Unable to handle kernel|kernel BUG|Call Trace:|UBSAN:|KASAN:|'
@@ -231,9 +239,44 @@ class Parser:
         return self.roots
 
 
+def unwrap_kselftest(lines):
+    """Undo the kselftest runner's "# " prefix (see the module docstring);
+    repeated, so a runner inside a runner's test unwraps too."""
+    while True:
+        out = []
+        block = None        # indent of the runner inside a test's output
+        changed = False
+        for lineno, line in lines:
+            body = line.lstrip(' ')
+            indent = len(line) - len(body)
+            if block is not None and body:
+                if (indent == block and body.startswith('#') and
+                        not MARKER_RE.match(body)):
+                    if KSFT_HDR_RE.match(body):
+                        out.append((lineno, line))
+                        continue
+                    inner = body[2:]
+                    text = inner.lstrip(' ')
+                    if text and classify(text)[0] == 'other':
+                        inner = inner[:len(inner) - len(text)] + '# ' + text
+                    out.append((lineno, ' ' * (block + 4) + inner))
+                    changed = True
+                    continue
+                # Kernel messages between the lines do not end the block;
+                # the runner's result line (or any other KTAP line) does.
+                if indent == block or classify(body)[0] != 'other':
+                    block = None
+            if KSFT_HDR_RE.match(body):
+                block = indent
+            out.append((lineno, line))
+        if not changed:
+            return out
+        lines = out
+
+
 def parse_segment(lines):
     p = Parser()
-    for lineno, line in lines:
+    for lineno, line in unwrap_kselftest(lines):
         body = line.lstrip(' ')
         if not body:
             continue
@@ -512,6 +555,42 @@ _SAMPLES = {
         REACHED, 'KTAP version 1', '1..1',
         '    TAP version 13', '    1..1', '    ok 1 x',
         '# t: killed by signal 11', 'not ok 1 t', DONE),
+    'kselftest': _log(
+        REACHED, 'KTAP version 1', '1..2',
+        '# vmsync-init: begin 1 ksft_no_probe',
+        '    TAP version 13', '    1..1',
+        '    # timeout set to 45',
+        '    # selftests: vmsync: vmsync.sh',
+        '    # TAP version 13',
+        '    # 1..0 # SKIP no /dev/vmsync',
+        '    ok 1 selftests: vmsync: vmsync.sh # SKIP',
+        '# vmsync-init: end 1',
+        'ok 1 ksft_no_probe',
+        '# vmsync-init: begin 2 ksft',
+        '    TAP version 13', '    1..1',
+        'kselftest: Running tests in vmsync',
+        '    # timeout set to 45',
+        '    # selftests: vmsync: vmsync.sh',
+        '    # TAP version 13', '    # 1..3',
+        '    # ok 1 load (already loaded) # SKIP',
+        '    #     TAP version 13', '    #     1..2',
+        '    #     #  RUN           vmsync.info ...',
+        'clocksource: Switched to clocksource tsc',
+        '    #     ok 1 vmsync.info',
+        '    #     # vmsync_test.c:42:bad_input:Expected 0 (0) == -22 (-22)',
+        '    #     not ok 2 vmsync.bad_input',
+        '    # not ok 2 vmsync_test (exit status 1)',
+        '    # ok 3 unload # SKIP',
+        '    not ok 1 selftests: vmsync: vmsync.sh # exit=1',
+        '# vmsync-init: end 2',
+        'ok 2 ksft', DONE),
+    'kselftest_error': _log(
+        REACHED, 'KTAP version 1', '1..1',
+        '    TAP version 13', '    1..1',
+        '    # selftests: vmsync: vmsync.sh',
+        "    # ./vmsync.sh: line 11: can't open ktap_helpers.sh",
+        '    not ok 1 selftests: vmsync: vmsync.sh # exit=2',
+        'ok 1 ksft', DONE),
     'no_plan': _log(
         REACHED, 'KTAP version 1', '1..1',
         '    TAP version 13', '    ok 1 x', 'ok 1 t', DONE),
@@ -586,6 +665,29 @@ def selftest():
           'parent diag shown')
     check('no_plan', has('no_plan', r'^t: document without a plan'),
           'no plan')
+    # kselftest runner: "# "-prefixed output nests under the runner's result.
+    ks = res['kselftest'][1]
+    check('kselftest', counts('kselftest') == (1, 1, 3), counts('kselftest'))
+    check('kselftest', any(l['path'] == 'ksft_no_probe/selftests: vmsync: '
+                           'vmsync.sh' and l['result'] == 'skip'
+                           for l in ks['leaves']), ks['leaves'])
+    bad = 'ksft/selftests: vmsync: vmsync.sh/vmsync_test (exit status 1)/' \
+          'vmsync.bad_input'
+    check('kselftest', has('kselftest', '^failed: ' + re.escape(bad) + '$'),
+          ks['problems'])
+    check('kselftest', has('kselftest', r'^ksft: reported ok but 1 '),
+          'runner exit 0 over a failed test')
+    check('kselftest', len(ks['problems']) == 2, ks['problems'])
+    leaf = [l for l in ks['leaves'] if l['result'] == 'fail']
+    check('kselftest', leaf and leaf[0]['diag'] ==
+          ['# vmsync_test.c:42:bad_input:Expected 0 (0) == -22 (-22)'], leaf)
+    ke = res['kselftest_error'][1]
+    check('kselftest_error', counts('kselftest_error') == (0, 1, 0),
+          counts('kselftest_error'))
+    leaf = [l for l in ke['leaves'] if l['result'] == 'fail']
+    check('kselftest_error', leaf and
+          "# ./vmsync.sh: line 11: can't open ktap_helpers.sh" in leaf[0]['diag'],
+          leaf)
 
     for f in fails:
         print('selftest FAILED: %s' % f)

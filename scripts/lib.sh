@@ -38,17 +38,20 @@ run_logged() {
 	fi
 }
 
-# Per-arch facts: kernel ARCH, image, QEMU binary, cross compiler, and the
-# kernel parameters that configuration needs at boot (KCMDLINE).
+# Per-arch facts: kernel ARCH, image, QEMU binary, cross compiler, the
+# kernel parameters that configuration needs at boot (KCMDLINE) and a static
+# busybox for the guest's /bin/sh (BUSYBOX, from Debian's busybox-static;
+# empty where the host has none for that arch).
 arch_vars() {
 	KCMDLINE=
+	BUSYBOX=
 	case "$1" in
 	riscv64)
 		KARCH=riscv; KIMAGE=arch/riscv/boot/Image
 		QEMU=qemu-system-riscv64; UCC=riscv64-linux-gnu-gcc ;;
 	x86_64|x86_64-debug)
 		KARCH=x86_64; KIMAGE=arch/x86/boot/bzImage
-		QEMU=qemu-system-x86_64; UCC=gcc
+		QEMU=qemu-system-x86_64; UCC=gcc; BUSYBOX=/bin/busybox
 		if [ "$1" = x86_64-debug ]; then
 			KCMDLINE="debug_pagealloc=on"
 		fi ;;

@@ -1179,4 +1179,18 @@ TEST_F(vmsync, concurrent_stress)
 	TH_LOG("8 threads x %u map/commit/audit/unmap on 4 files", iters);
 }
 
-TEST_HARNESS_MAIN
+/*
+ * Without the probe every test would skip on its own and the harness would
+ * still exit 0: report the whole program as skipped (KSFT_SKIP) instead.
+ */
+int main(int argc, char **argv)
+{
+	if (access(VMSYNC_DEV, R_OK | W_OK)) {
+		int err = errno;
+
+		ksft_print_header();
+		ksft_exit_skip("%s: %s (is rust_vmsync_probe loaded?)\n",
+			       VMSYNC_DEV, strerror(err));
+	}
+	return test_harness_run(argc, argv);
+}
