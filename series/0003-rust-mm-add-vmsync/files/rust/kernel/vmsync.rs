@@ -1332,6 +1332,8 @@ pub struct Residue {
     pub pages: usize,
     /// Distinct page-table pages below the root that cover part of the range.
     pub tables: usize,
+    /// How many of them are PTE tables.
+    pub pte_tables: usize,
 }
 
 /// Counts, without changing anything, the mapped pages of `[start, end)` and the page-table
@@ -1350,15 +1352,18 @@ pub fn residue(start: usize, end: usize) -> Result<Residue> {
     }
     let mut pages = 0;
     let mut tables = 0;
+    let mut pte_tables = 0;
     // The last table page seen at each level; a walk in address order meets each table once in
     // a run, so counting changes counts tables.
     let mut last = [0usize; 4];
     let mut note = |level: usize, entry: usize| {
         let table = entry & !(PAGE_SIZE - 1);
-        if last[level] != table {
-            last[level] = table;
-            tables += 1;
+        if last[level] == table {
+            return false;
         }
+        last[level] = table;
+        tables += 1;
+        true
     };
     let mut addr = start;
     while addr < end {
@@ -1403,7 +1408,9 @@ pub fn residue(start: usize, end: usize) -> Result<Residue> {
                 continue;
             }
             let mut pte = bindings::pte_offset_kernel(pmd, addr as _);
-            note(3, pte as usize);
+            if note(3, pte as usize) {
+                pte_tables += 1;
+            }
             while addr < next {
                 if !bindings::pte_none_at(pte) {
                     pages += 1;
@@ -1413,7 +1420,11 @@ pub fn residue(start: usize, end: usize) -> Result<Residue> {
             }
         }
     }
-    Ok(Residue { pages, tables })
+    Ok(Residue {
+        pages,
+        tables,
+        pte_tables,
+    })
 }
 
 struct PteWalk<'a> {

@@ -169,6 +169,7 @@ struct ResidueArgs {
     pages: u64,
     tables: u64,
     tables_before: u64,
+    pte_tables: u64,
 }
 
 macro_rules! plain_data {
@@ -417,6 +418,7 @@ impl Inner {
                 pages: r.pages as u64,
                 tables: r.tables as u64,
                 tables_before: at.tables_before as u64,
+                pte_tables: r.pte_tables as u64,
             };
         }
         Ok(())
@@ -426,7 +428,7 @@ impl Inner {
         if a.reserved != 0 || a.flags & !(MAP_ALIGNED | MAP_REUSE) != 0 {
             return Err(EINVAL);
         }
-        if a.nr_chunks == 0 || a.nr_chunks > MAX_CHUNKS {
+        if a.nr_chunks > MAX_CHUNKS {
             return Err(E2BIG);
         }
         self.attempt = None;

@@ -54,7 +54,7 @@ struct vmsync_chunk {
 struct vmsync_map {
 	__u64 size;		/* (in) bytes to reserve; ignored with REUSE */
 	__u64 chunks;		/* (in) user pointer to struct vmsync_chunk[] */
-	__u32 nr_chunks;	/* (in) 1..VMSYNC_MAX_CHUNKS */
+	__u32 nr_chunks;	/* (in) 0 (reserve only)..VMSYNC_MAX_CHUNKS */
 	__u32 flags;		/* (in) VMSYNC_MAP_* */
 	__u32 handle;		/* (in) REUSE: handle; (out) the batch */
 	__u32 predicted;	/* (out) levels above PTE the pre-walk predicts */
@@ -152,6 +152,7 @@ struct vmsync_residue {
 	__u64 pages;		/* (out) pages mapped in [start, end) now */
 	__u64 tables;		/* (out) page-table pages covering it now */
 	__u64 tables_before;	/* (out) ... when the range was reserved */
+	__u64 pte_tables;	/* (out) PTE tables among @tables */
 };
 
 /* struct vmsync_bench.method */

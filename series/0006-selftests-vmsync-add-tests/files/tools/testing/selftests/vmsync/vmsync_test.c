@@ -259,7 +259,9 @@ TEST_F(vmsync, bad_input)
 	c[0] = pages(0, PG);
 	EXPECT_EQ(-E2BIG, map_chunks(self->fd, 128 * PG, 0, c,
 				     VMSYNC_MAX_CHUNKS + 1, NULL));
-	EXPECT_EQ(-E2BIG, map_chunks(self->fd, 4 * PG, 0, c, 0, NULL));
+	/* No chunks: a reservation only. */
+	ASSERT_EQ(0, map_chunks(self->fd, 4 * PG, 0, c, 0, &m));
+	EXPECT_EQ(0, unmap(self->fd, m.handle, 0));
 	EXPECT_EQ(-EINVAL, map_chunks(self->fd, 0, 0, c, 1, NULL));
 	EXPECT_EQ(-EINVAL, map_chunks(self->fd, 4 * PG, 1U << 7, c, 1, NULL));
 	EXPECT_EQ(-EFAULT, map_chunks(self->fd, 4 * PG, 0, (void *)8, 1, NULL));
@@ -437,7 +439,7 @@ struct sweep {
 	unsigned int points;	/* allocation points of the final request */
 	unsigned int refused;	/* injected failures reported as -ENOMEM */
 	unsigned int absorbed;	/* injected failures the request survived */
-	__u64 tables;		/* page-table pages the sweep added */
+	__u64 tables;		/* page-table pages the sweep linked */
 };
 
 /*
@@ -449,19 +451,28 @@ struct sweep {
  * (kernel page tables are never freed) and that the batch accounted for.
  * A successful attempt must also map every page right, commit without
  * allocating and unmap cleanly.
+ *
+ * With a kept range (@keep, VMSYNC_MAP_REUSE) every attempt uses the same
+ * addresses, so the allocations come in the same order each time, less
+ * the page tables earlier attempts linked: the countdown steps back by
+ * their number and each allocation point is failed exactly once.  Fresh
+ * reservations move through the vmalloc area (freed ranges are purged
+ * lazily), so their page tables come and go between attempts.
  */
 static void map_sweep(struct __test_metadata *_metadata, int fd, int nth,
-		      __u64 size, __u32 flags, struct vmsync_chunk *c,
+		      __u64 size, __u32 keep, struct vmsync_chunk *c,
 		      unsigned int nc, struct sweep *sw)
 {
+	__u32 flags = keep ? VMSYNC_MAP_REUSE : 0;
 	unsigned int n = 1;
 
 	for (unsigned int iter = 0; iter < 5000; iter++) {
 		struct vmsync_info before = info_now(fd), after;
+		struct vmsync_map m = { .handle = keep };
 		int ranges = vmalloc_ranges();
 		struct vmsync_residue res;
-		struct vmsync_map m = {};
 		unsigned int left;
+		__u64 linked;
 		int ret;
 
 		set_nth(nth, n);
@@ -483,11 +494,12 @@ static void map_sweep(struct __test_metadata *_metadata, int fd, int nth,
 			set_nth(nth, 0);
 			ASSERT_EQ(0, audit(fd, m.handle, VMSYNC_AUDIT_ENTRIES, 0, &a));
 			EXPECT_EQ(0, a.bad);
-			ASSERT_EQ(0, unmap(fd, m.handle, 0));
+			ASSERT_EQ(0, unmap(fd, m.handle, keep ? VMSYNC_UNMAP_KEEP_VA : 0));
 		} else {
 			sw->refused++;
 		}
 		after = info_now(fd);
+		linked = after.tables - before.tables;
 		ASSERT_EQ(0, ioctl(fd, VMSYNC_IOC_RESIDUE, &res));
 		EXPECT_EQ(before.live_ranges, after.live_ranges) TH_LOG("n=%u", n);
 		EXPECT_EQ(before.live_leaves, after.live_leaves) TH_LOG("n=%u", n);
@@ -495,43 +507,51 @@ static void map_sweep(struct __test_metadata *_metadata, int fd, int nth,
 		EXPECT_EQ(ranges, vmalloc_ranges()) TH_LOG("n=%u", n);
 		EXPECT_EQ(0, res.pages) TH_LOG("n=%u: PTEs left at %#llx", n,
 						(unsigned long long)res.start);
-		EXPECT_EQ(res.tables - res.tables_before, after.tables - before.tables)
+		EXPECT_EQ(res.tables - res.tables_before, linked)
 			TH_LOG("n=%u: unaccounted page-table pages", n);
 		if (_metadata->exit_code)
 			return;
-		sw->tables += after.tables - before.tables;
+		sw->tables += linked;
 		if (left)
 			return;
-		/*
-		 * Tables linked by this attempt stay: the next attempt meets
-		 * that many fewer allocation points before the one after n.
-		 */
-		n = n + 1 - (after.tables - before.tables);
+		n = keep ? n + 1 - linked : n + 1;
 	}
 	ASSERT_TRUE(false) TH_LOG("no end after 5000 attempts");
 }
 
+static __u64 failed_tables(const struct vmsync_info *i)
+{
+	__u64 sum = 0;
+
+	for (int l = 0; l < 5; l++)
+		sum += i->failed_tables[l];
+	return sum;
+}
+
 /*
- * Fault injection: every allocation of a MAP request (the probe's
- * bookkeeping, the VA reservation, the pages, the chunk lists, the page
- * tables of each level the range needs) is failed in turn.
+ * Fault injection: every allocation of a MAP request is failed in turn:
+ * the probe's own bookkeeping, the VA reservation (first sweep, fresh
+ * ranges), the pages, the chunk lists and the page tables of each level
+ * the range needs (second sweep, a kept range no table covered before).
  */
 TEST_F(vmsync, fault_injection)
 {
 	__u64 pmd = self->info.pmd_size;
 	bool huge = !bar_missing(&self->info) && pmd == (2UL << 20);
+	/* The kept range; its far end gets the chunks. */
+	__u64 size = sizeof(long) == 8 ? 256UL << 20 : 16UL << 20;
+	__u64 off = size - 3 * pmd;
+	struct vmsync_chunk small[] = { pages(0, 4 * PG) };
 	struct vmsync_chunk c[] = {
-		pages(0, 128 * PG),
-		pages(pmd, 2 * PG),
-		bar(2 * pmd, 0, pmd, VMSYNC_CACHE_UC, VMSYNC_CHUNK_HUGE),
+		pages(off, 128 * PG),
+		pages(off + pmd, 2 * PG),
+		bar(off + 2 * pmd, 0, pmd, VMSYNC_CACHE_UC, VMSYNC_CHUNK_HUGE),
 	};
-	/* Hold the low part of the vmalloc area so that the swept range gets
-	 * page tables no earlier test populated.
-	 */
-	__u64 push = sizeof(long) == 8 ? 256UL << 20 : 8UL << 20;
-	struct vmsync_chunk one[] = { pages(0, PG) };
-	struct vmsync_info i0 = self->info, i1;
-	struct sweep sw = {};
+	int k;
+	struct vmsync_info i0, i1, i2;
+	struct sweep s1 = {}, s2 = {};
+	struct vmsync_residue res;
+	struct vmsync_map m = {};
 	const char *why;
 	cpu_set_t cpus;
 	long kb0, kb1;
@@ -546,41 +566,62 @@ TEST_F(vmsync, fault_injection)
 	CPU_ZERO(&cpus);
 	CPU_SET(0, &cpus);
 	ASSERT_EQ(0, sched_setaffinity(0, sizeof(cpus), &cpus));
-	for (int k = 0; k < 5; k++) {
-		struct vmsync_map m = {};
-
-		ASSERT_EQ(0, map_chunks(self->fd, push, 0, one, 1, &m));
+	/*
+	 * On 64-bit, 2 GiB of reservations without entries first, so that the
+	 * kept range likely gets a PUD entry of its own.  Then reserve (and
+	 * hold) candidates until one has no PTE table over it: lowest fit
+	 * hands out what earlier tests (or runs) used before fresh addresses.
+	 */
+	for (k = 0; sizeof(long) == 8 && k < 8; k++)
+		ASSERT_EQ(0, map_chunks(self->fd, size, 0, NULL, 0, &m));
+	for (k = 0; k < 6; k++) {
+		ASSERT_EQ(0, map_chunks(self->fd, size, VMSYNC_MAP_ALIGNED,
+					NULL, 0, &m));
+		ASSERT_EQ(0, ioctl(self->fd, VMSYNC_IOC_RESIDUE, &res));
+		if (!res.pte_tables)
+			break;
 	}
-	i0 = info_now(self->fd);
+	ASSERT_LT(k, 6) TH_LOG("no range without page tables");
+	ASSERT_EQ(0, unmap(self->fd, m.handle, VMSYNC_UNMAP_KEEP_VA));
+	TH_LOG("kept range %#llx-%#llx (candidate %d), %llu page-table pages over it",
+	       (unsigned long long)res.start, (unsigned long long)res.end, k,
+	       (unsigned long long)res.tables);
+
+	/* The kept range first: fresh ranges would populate its tables. */
 	kb0 = mem_free_kb();
-	map_sweep(_metadata, self->fd, nth, 3 * pmd, VMSYNC_MAP_ALIGNED, c,
-		  huge ? 3 : 2, &sw);
-	kb1 = mem_free_kb();
+	i0 = info_now(self->fd);
+	map_sweep(_metadata, self->fd, nth, 0, m.handle, c, huge ? 3 : 2, &s2);
 	i1 = info_now(self->fd);
+	map_sweep(_metadata, self->fd, nth, 8 * PG, 0, small, 1, &s1);
+	i2 = info_now(self->fd);
+	kb1 = mem_free_kb();
 	close(nth);
 	fault_setup(false);
-	TH_LOG("%u allocation points: %u refused (-ENOMEM), %u absorbed; %llu tables linked",
-	       sw.points, sw.refused, sw.absorbed, (unsigned long long)sw.tables);
-	TH_LOG("failed: reserve %llu, bookkeeping %llu, tables by level pgd/p4d/pud/pmd %llu/%llu/%llu/%llu",
-	       (unsigned long long)(i1.failed_reserve - i0.failed_reserve),
-	       (unsigned long long)(i1.failed_bookkeeping - i0.failed_bookkeeping),
+	EXPECT_EQ(0, unmap(self->fd, m.handle, 0));
+	TH_LOG("kept range: %u allocation points, %u refused, %u absorbed, failed bookkeeping %llu",
+	       s2.points, s2.refused, s2.absorbed,
+	       (unsigned long long)(i1.failed_bookkeeping - i0.failed_bookkeeping));
+	TH_LOG("kept range: %llu tables linked; failed tables below pgd/p4d/pud/pmd entries %llu/%llu/%llu/%llu",
+	       (unsigned long long)s2.tables,
 	       (unsigned long long)(i1.failed_tables[0] - i0.failed_tables[0]),
 	       (unsigned long long)(i1.failed_tables[1] - i0.failed_tables[1]),
 	       (unsigned long long)(i1.failed_tables[2] - i0.failed_tables[2]),
 	       (unsigned long long)(i1.failed_tables[3] - i0.failed_tables[3]));
+	TH_LOG("fresh ranges: %u allocation points, %u refused, %u absorbed, failed reserve %llu bookkeeping %llu",
+	       s1.points, s1.refused, s1.absorbed,
+	       (unsigned long long)(i2.failed_reserve - i1.failed_reserve),
+	       (unsigned long long)(i2.failed_bookkeeping - i1.failed_bookkeeping));
 	TH_LOG("MemFree %ld kB before, %ld kB after", kb0, kb1);
-	/* The request allocates at least its 130 pages. */
-	EXPECT_GE(sw.points, 130);
-	EXPECT_GE(sw.refused + sw.absorbed, sw.points);
-	EXPECT_GE(i1.failed_reserve - i0.failed_reserve, 1);
+	/* The kept-range request allocates at least its 130 pages. */
+	EXPECT_GE(s2.points, 130);
+	EXPECT_GE(s2.refused + s2.absorbed, s2.points);
 	EXPECT_GE(i1.failed_bookkeeping - i0.failed_bookkeeping, 1);
-	/* Each table the sweep linked was refused once first. */
-	__u64 tf = 0;
-
-	for (int l = 0; l < 5; l++)
-		tf += i1.failed_tables[l] - i0.failed_tables[l];
-	EXPECT_EQ(sw.tables, tf);
-	/* A page leak would be pages x attempts, i.e. tens of MiB. */
+	/* A PTE table per chunk region at least; each was refused once first. */
+	EXPECT_GE(s2.tables, 2);
+	EXPECT_EQ(s2.tables, failed_tables(&i1) - failed_tables(&i0));
+	EXPECT_GE(s1.refused + s1.absorbed, s1.points);
+	EXPECT_GE(i2.failed_reserve - i1.failed_reserve, 1);
+	/* Leaked pages would be pages x attempts: tens of MiB. */
 	EXPECT_LT(kb0 - kb1, 4096);
 }
 
@@ -1152,7 +1193,7 @@ static void *stress_thread(void *p)
 TEST_F(vmsync, concurrent_stress)
 {
 	struct vmsync_info before = info_now(self->fd);
-	unsigned int iters = env_u64("VMSYNC_STRESS_ITERS", 1000);
+	unsigned int iters = env_u64("VMSYNC_STRESS_ITERS", 10000);
 	struct stress_arg args[8];
 	pthread_t th[8];
 	int fds[4];
