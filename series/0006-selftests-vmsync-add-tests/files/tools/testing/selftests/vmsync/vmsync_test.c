@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -354,6 +355,25 @@ TEST_F(vmsync, vmallocinfo_close)
 	EXPECT_EQ(base + 3, vmalloc_ranges());
 	close(fd2);
 	EXPECT_EQ(base, vmalloc_ranges());
+}
+
+/*
+ * The module cannot go while a file holds mappings: delete_module() is
+ * refused and the mapping stays intact (close() then releases it).
+ */
+TEST_F(vmsync, rmmod_busy)
+{
+	struct vmsync_chunk c[] = { pages(0, 2 * PG) };
+	struct vmsync_map m = {};
+	struct vmsync_audit a;
+
+	ASSERT_EQ(0, map_chunks(self->fd, 2 * PG, 0, c, 1, &m));
+	ASSERT_EQ(0, commit(self->fd, m.handle, 0, NULL));
+	EXPECT_EQ(-1, syscall(__NR_delete_module, "rust_vmsync_probe", O_NONBLOCK));
+	EXPECT_EQ(EWOULDBLOCK, errno);
+	ASSERT_EQ(0, audit(self->fd, m.handle, VMSYNC_AUDIT_DATA, 5, &a));
+	EXPECT_EQ(0, a.bad);
+	ASSERT_EQ(0, unmap(self->fd, m.handle, 0));
 }
 
 static int write_file(const char *path, const char *val)
