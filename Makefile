@@ -6,14 +6,16 @@ SHELL := /bin/bash
 ARCH ?= riscv64
 ARCHES ?= riscv64 x86_64 i386 i386-pae x86_64-debug
 T ?=
+KUNIT_ARCH ?= um
 
-PHONY_EXTRA := bench lint check-debug
+PHONY_EXTRA := bench lint check-debug kunit
 .PHONY: help run check check-arch $(PHONY_EXTRA) series series-check deps tree build clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | \
 		sed -E 's/^([a-z-]+):.*## (.*)/  make \1\t\2/' | expand -t 24
-	@echo "  variables: ARCH=$(ARCH) (one arch), ARCHES=\"$(ARCHES)\" (check), T=test_name"
+	@echo "  variables: ARCH=$(ARCH) (one arch), ARCHES=\"$(ARCHES)\" (check), T=test_name,"
+	@echo "             KUNIT_ARCH=$(KUNIT_ARCH) (kunit: um or x86_64)"
 
 run: ## Build, boot and probe the riscv64 kernel (ARCH=...), print the report
 	@scripts/run.sh $(ARCH)
@@ -29,6 +31,9 @@ check-arch: ## Like check, one arch (ARCH=...), optionally one test (T=...)
 
 bench: ## Benchmark vmsync against C vmap()/vmap_pfn() on ARCH (table, CSV, plot)
 	@scripts/bench.sh $(ARCH)
+
+kunit: ## vmsync's doctests through kunit.py (KUNIT_ARCH=um or x86_64)
+	@scripts/kunit.sh $(KUNIT_ARCH)
 
 lint: ## checkpatch --strict, rustfmt, clippy/compiler warnings, rustdoc
 	@scripts/lint.sh

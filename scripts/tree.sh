@@ -4,6 +4,8 @@
 # vmsync-base) and apply the overlay in series/ as one commit per entry on
 # branch "vmsync".  Commits are built in a private index, so the work tree
 # only changes where the overlay changed: rebuilds stay incremental.
+# "tree.sh --commit-only" prints the overlay commit and leaves the work tree
+# and the branch alone (for private worktrees, see kunit.sh).
 #
 # series/NNNN-slug/message    commit message (subject, blank line, body)
 # series/NNNN-slug/files/...  new files, at their kernel paths
@@ -66,6 +68,10 @@ build_commits() {
 
 unpack_base
 new=$(build_commits "$(git -C "$KSRC" rev-parse vmsync-base)")
+if [ "${1:-}" = --commit-only ]; then
+	echo "$new"
+	exit 0
+fi
 cur=$(git -C "$KSRC" rev-parse -q --verify HEAD)
 if [ "$(git -C "$KSRC" rev-parse "$new^{tree}")" != "$(git -C "$KSRC" rev-parse "$cur^{tree}")" ] ||
    [ "$(git -C "$KSRC" symbolic-ref -q HEAD)" != refs/heads/vmsync ]; then
