@@ -41,8 +41,8 @@ lint: ## checkpatch --strict, rustfmt, clippy/compiler warnings, rustdoc
 series: ## Export the overlay as a git format-patch series with cover letter
 	@scripts/series.sh export
 
-series-check: ## Export the series and check that git am reproduces the overlay
-	@scripts/series.sh verify
+series-check: ## Export the series, check git am reproduces the overlay, build every prefix
+	@scripts/series.sh verify && scripts/prefixes.sh
 
 deps: ## Install/check host dependencies (apt, rust-src, bindgen)
 	@scripts/deps.sh

@@ -24,11 +24,11 @@
 use crate::{
     alloc::{flags::GFP_KERNEL, KVec},
     bindings,
-    error::{code::*, to_result, Error, Result},
+    error::{code::*, Error, Result},
     page::{Page, PAGE_SIZE},
-    str::CStr,
-    sync::Arc,
 };
+#[cfg(CONFIG_PCI)]
+use crate::{error::to_result, str::CStr, sync::Arc};
 use core::ops::{BitOr, BitOrAssign};
 use core::ptr::NonNull;
 use core::sync::atomic::{AtomicUsize, Ordering};
@@ -447,6 +447,7 @@ impl Prot {
 ///
 /// `pdev` holds a reference; the device is enabled and BAR `bar` is requested by us, covering
 /// physical addresses `[start, start + len)`.
+#[cfg(CONFIG_PCI)]
 pub struct PciBar {
     pdev: NonNull<bindings::pci_dev>,
     bar: i32,
@@ -454,12 +455,15 @@ pub struct PciBar {
     len: u64,
 }
 
+#[cfg(CONFIG_PCI)]
 // SAFETY: The device reference and the region request may be released from any thread.
 unsafe impl Send for PciBar {}
 
+#[cfg(CONFIG_PCI)]
 // SAFETY: Shared references only read immutable fields.
 unsafe impl Sync for PciBar {}
 
+#[cfg(CONFIG_PCI)]
 impl PciBar {
     /// Finds the first PCI device `vendor:device`, enables it and requests BAR `bar`.
     ///
@@ -546,6 +550,7 @@ impl PciBar {
     }
 }
 
+#[cfg(CONFIG_PCI)]
 impl Drop for PciBar {
     fn drop(&mut self) {
         // SAFETY: By the type invariant the region is requested, the device enabled and
@@ -563,11 +568,13 @@ impl Drop for PciBar {
 /// # Invariants
 ///
 /// `addr` is an `ioremap()` cookie for `len` bytes, unmapped on drop.
+#[cfg(CONFIG_PCI)]
 pub struct IoAlias {
     addr: NonNull<u8>,
     len: usize,
 }
 
+#[cfg(CONFIG_PCI)]
 impl IoAlias {
     /// Reads the byte at `offset`.
     pub fn read8(&self, offset: usize) -> Result<u8> {
@@ -589,6 +596,7 @@ impl IoAlias {
     }
 }
 
+#[cfg(CONFIG_PCI)]
 impl Drop for IoAlias {
     fn drop(&mut self) {
         // SAFETY: `addr` came from `ioremap()` (type invariant).
@@ -601,6 +609,7 @@ pub enum Backing {
     /// Discontiguous pages, owned by the mapping.
     Pages(KVec<Page>),
     /// A window of a PCI BAR.
+    #[cfg(CONFIG_PCI)]
     Io {
         /// The BAR.
         bar: Arc<PciBar>,
@@ -983,6 +992,7 @@ impl Batch {
     /// virtual and physical addresses are both PMD aligned and `allow_huge` is set.
     ///
     /// Errors: see [`check_window`] (for both windows); `EBUSY`; `ENOMEM`. May sleep.
+    #[cfg(CONFIG_PCI)]
     pub fn map_iomem(
         &mut self,
         offset: usize,
@@ -1231,6 +1241,7 @@ impl Mapping {
             for i in 0..c.len / PAGE_SIZE {
                 let want = match &c.backing {
                     Backing::Pages(p) => page_pfn(&p[i]),
+                    #[cfg(CONFIG_PCI)]
                     Backing::Io {
                         bar, bar_offset, ..
                     } => bar.pfn_at(bar_offset + i * PAGE_SIZE),
