@@ -7,7 +7,7 @@ ARCH ?= riscv64
 ARCHES ?= riscv64 x86_64 i386 i386-pae x86_64-debug
 T ?=
 
-PHONY_EXTRA := bench lint check-debug
+PHONY_EXTRA := bench lint docs check-debug
 .PHONY: help run check check-arch $(PHONY_EXTRA) series series-check deps tree build clean
 
 help: ## List the targets
@@ -30,8 +30,11 @@ check-arch: ## Like check, one arch (ARCH=...), optionally one test (T=...)
 bench: ## Benchmark vmsync against C vmap()/vmap_pfn() on ARCH (table, CSV, plot)
 	@scripts/bench.sh $(ARCH)
 
-lint: ## checkpatch --strict, rustfmt, clippy/compiler warnings, rustdoc
+lint: ## checkpatch --strict, rustfmt, clippy/compiler warnings, rustdoc, Sphinx docs
 	@scripts/lint.sh
+
+docs: ## Sphinx htmldocs of Documentation/{core-api,rust}: no new warnings
+	@scripts/deps.sh && scripts/docs.sh
 
 series: ## Export the overlay as a git format-patch series with cover letter
 	@scripts/series.sh export

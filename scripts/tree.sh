@@ -8,6 +8,10 @@
 # series/NNNN-slug/message    commit message (subject, blank line, body)
 # series/NNNN-slug/files/...  new files, at their kernel paths
 # series/NNNN-slug/edit.patch small diff against files that already exist
+#
+# tree.sh --commit: only print the overlay's last commit (its objects are
+# stored, no branch or work tree changes); scripts/docs.sh checks it out in
+# a worktree of its own.
 
 . "$(dirname "$0")/lib.sh"
 
@@ -64,6 +68,11 @@ build_commits() {
 	echo "$parent"
 }
 
+if [ "${1:-}" = --commit ]; then
+	unpack_base >&2
+	build_commits "$(git -C "$KSRC" rev-parse vmsync-base)"
+	exit 0
+fi
 unpack_base
 new=$(build_commits "$(git -C "$KSRC" rev-parse vmsync-base)")
 cur=$(git -C "$KSRC" rev-parse -q --verify HEAD)
