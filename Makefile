@@ -8,7 +8,7 @@ ARCHES ?= riscv64 x86_64 i386 i386-pae x86_64-debug
 T ?=
 KUNIT_ARCH ?= um
 
-PHONY_EXTRA := bench lint check-debug kunit
+PHONY_EXTRA := bench lint docs check-debug kunit
 .PHONY: help run check check-arch $(PHONY_EXTRA) series series-check deps tree build clean
 
 help: ## List the targets
@@ -35,8 +35,11 @@ bench: ## Benchmark vmsync against C vmap()/vmap_pfn() on ARCH (table, CSV, plot
 kunit: ## vmsync's doctests through kunit.py (KUNIT_ARCH=um or x86_64)
 	@scripts/kunit.sh $(KUNIT_ARCH)
 
-lint: ## checkpatch --strict, rustfmt, clippy/compiler warnings, rustdoc
+lint: ## checkpatch --strict, rustfmt, clippy/compiler warnings, rustdoc, Sphinx docs
 	@scripts/lint.sh
+
+docs: ## Sphinx htmldocs of Documentation/{core-api,rust}: no new warnings
+	@scripts/deps.sh && scripts/docs.sh
 
 series: ## Export the overlay as a git format-patch series with cover letter
 	@scripts/series.sh export

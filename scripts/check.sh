@@ -41,7 +41,7 @@ while IFS= read -r line; do
 	"not ok - lint:"*) failed=$((failed + 1)); summary+=("lint     ${line#not ok - lint: }: FAIL") ;;
 	esac
 done < <("$ROOT/scripts/lint.sh" 2>&1 || true)
-summary+=("lint     checkpatch --strict, rustfmt, clippy, rustdoc: see above")
+summary+=("lint     checkpatch --strict, rustfmt, clippy, rustdoc, Sphinx htmldocs: see above")
 
 rc=0
 "$ROOT/scripts/series.sh" verify || rc=$?

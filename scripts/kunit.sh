@@ -27,7 +27,7 @@ LOG=$OUT/kunit-$karch.log
 mkdir -p "$OUT"
 
 "$ROOT/scripts/deps.sh"
-commit=$("$ROOT/scripts/tree.sh" --commit-only)
+commit=$("$ROOT/scripts/tree.sh" --commit)
 
 # A worktree whose checkout was deleted, or whose repository was recreated
 # under it, is dropped and made again.

@@ -3,8 +3,10 @@
 # lint.sh: the lint stage. checkpatch --strict on every exported patch,
 # rustfmt (the kernel's .rustfmt.toml) on our Rust files, no compiler or
 # clippy warning (builds run with CLIPPY=1) in our files in any build log,
-# and a warning-free `make rustdoc` (x86_64 tree). Prints one KTAP-style
-# line per check; exit status non-zero if any failed.
+# a warning-free `make rustdoc` (x86_64 tree) and `make htmldocs` of the
+# documentation directories we touch without new Sphinx warnings
+# (scripts/docs.sh). Prints one KTAP-style line per check; exit status
+# non-zero if any failed.
 
 . "$(dirname "$0")/lib.sh"
 
@@ -65,4 +67,11 @@ if [ -f "$BUILD/.config" ]; then
 else
 	report 1 "make rustdoc: no x86_64 build tree"
 fi
+
+# Sphinx: make htmldocs of core-api and rust, no warning in our files, none new.
+rc=0
+"$ROOT/scripts/docs.sh" >"$out/docs.txt" 2>&1 || rc=$?
+[ "$rc" = 0 ] || sed -n '1,40p' "$out/docs.txt"
+msg=$(tail -n 1 "$out/docs.txt")
+report "$rc" "Sphinx ${msg#docs: *: }"
 exit $fail

@@ -4,12 +4,14 @@
 # vmsync-base) and apply the overlay in series/ as one commit per entry on
 # branch "vmsync".  Commits are built in a private index, so the work tree
 # only changes where the overlay changed: rebuilds stay incremental.
-# "tree.sh --commit-only" prints the overlay commit and leaves the work tree
-# and the branch alone (for private worktrees, see kunit.sh).
 #
 # series/NNNN-slug/message    commit message (subject, blank line, body)
 # series/NNNN-slug/files/...  new files, at their kernel paths
 # series/NNNN-slug/edit.patch small diff against files that already exist
+#
+# tree.sh --commit: only print the overlay's last commit (its objects are
+# stored, no branch or work tree changes); docs.sh and kunit.sh check it out
+# in worktrees of their own.
 
 . "$(dirname "$0")/lib.sh"
 
@@ -66,12 +68,13 @@ build_commits() {
 	echo "$parent"
 }
 
-unpack_base
-new=$(build_commits "$(git -C "$KSRC" rev-parse vmsync-base)")
-if [ "${1:-}" = --commit-only ]; then
-	echo "$new"
+if [ "${1:-}" = --commit ]; then
+	unpack_base >&2
+	build_commits "$(git -C "$KSRC" rev-parse vmsync-base)"
 	exit 0
 fi
+unpack_base
+new=$(build_commits "$(git -C "$KSRC" rev-parse vmsync-base)")
 cur=$(git -C "$KSRC" rev-parse -q --verify HEAD)
 if [ "$(git -C "$KSRC" rev-parse "$new^{tree}")" != "$(git -C "$KSRC" rev-parse "$cur^{tree}")" ] ||
    [ "$(git -C "$KSRC" symbolic-ref -q HEAD)" != refs/heads/vmsync ]; then
