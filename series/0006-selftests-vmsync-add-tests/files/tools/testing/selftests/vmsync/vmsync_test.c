@@ -475,16 +475,23 @@ struct sweep {
  * With a kept range (@keep, VMSYNC_MAP_REUSE) every attempt uses the same
  * addresses, so the allocations come in the same order each time, less
  * the page tables earlier attempts linked: the countdown steps back by
- * their number and each allocation point is failed exactly once.  Fresh
+ * their number and each allocation point is failed exactly once.  An
+ * attempt that survives its failure (a slab falling back to a smaller
+ * page order, say) links tables whose allocations were never failed: then
+ * the sweep returns 1, to go on from *@np in a fresh kept range, where the
+ * first attempt links again the tables whose allocations came before
+ * (each was failed, and counted, in the earlier range).  Fresh
  * reservations move through the vmalloc area (freed ranges are purged
  * lazily), so their page tables come and go between attempts.
+ * Returns 0 when the request completed without reaching the countdown.
  */
-static void map_sweep(struct __test_metadata *_metadata, int fd, int nth,
-		      __u64 size, __u32 keep, struct vmsync_chunk *c,
-		      unsigned int nc, struct sweep *sw)
+static int map_sweep(struct __test_metadata *_metadata, int fd, int nth,
+		     __u64 size, __u32 keep, struct vmsync_chunk *c,
+		     unsigned int nc, unsigned int *np, struct sweep *sw)
 {
 	__u32 flags = keep ? VMSYNC_MAP_REUSE : 0;
-	unsigned int n = 1;
+	unsigned int n = *np;
+	bool carried = keep && n > 1;
 
 	for (unsigned int iter = 0; iter < 5000; iter++) {
 		struct vmsync_info before = info_now(fd), after;
@@ -529,14 +536,50 @@ static void map_sweep(struct __test_metadata *_metadata, int fd, int nth,
 						(unsigned long long)res.start);
 		EXPECT_EQ(res.tables - res.tables_before, linked)
 			TH_LOG("n=%u: unaccounted page-table pages", n);
-		if (_metadata->exit_code)
-			return;
-		sw->tables += linked;
+		ASSERT_EQ(0, _metadata->exit_code);
 		if (left)
-			return;
+			return 0;
+		if (keep && ret == 0 && linked) {
+			*np = n + 1;
+			return 1;
+		}
+		if (!carried)
+			sw->tables += linked;
+		carried = false;
 		n = keep ? n + 1 - linked : n + 1;
 	}
 	ASSERT_TRUE(false) TH_LOG("no end after 5000 attempts");
+	return -1;
+}
+
+/*
+ * Reserves (and keeps, for VMSYNC_MAP_REUSE) a range of @size that no PTE
+ * table covers yet, and, once *@tables is set by a first call, no more
+ * tables than that.  Lowest fit hands out what earlier tests or runs used
+ * before fresh addresses, so candidates that do not qualify stay reserved
+ * until the file is closed.
+ */
+static __u32 fresh_range(struct __test_metadata *_metadata, int fd, __u64 size,
+			 __u64 *tables)
+{
+	struct vmsync_residue res;
+	struct vmsync_map m = {};
+
+	for (int k = 0; k < 16; k++) {
+		ASSERT_EQ(0, map_chunks(fd, size, VMSYNC_MAP_ALIGNED, NULL, 0, &m));
+		ASSERT_EQ(0, ioctl(fd, VMSYNC_IOC_RESIDUE, &res));
+		if (!res.pte_tables && (!*tables || res.tables <= *tables)) {
+			*tables = res.tables;
+			ASSERT_EQ(0, unmap(fd, m.handle, VMSYNC_UNMAP_KEEP_VA));
+			TH_LOG("kept range %#llx-%#llx, %llu page-table pages over it",
+			       (unsigned long long)res.start,
+			       (unsigned long long)res.end,
+			       (unsigned long long)res.tables);
+			return m.handle;
+		}
+	}
+	ASSERT_TRUE(false) TH_LOG("no range without page tables");
+	return 0;
 }
 
 static __u64 failed_tables(const struct vmsync_info *i)
@@ -558,8 +601,12 @@ TEST_F(vmsync, fault_injection)
 {
 	__u64 pmd = self->info.pmd_size;
 	bool huge = !bar_missing(&self->info) && pmd == (2UL << 20);
-	/* The kept range; its far end gets the chunks. */
-	__u64 size = sizeof(long) == 8 ? 256UL << 20 : 16UL << 20;
+	/*
+	 * The kept range: on 64-bit 256 MiB, after 2 GiB of reservations
+	 * without entries, so that it likely gets a PUD entry of its own; the
+	 * chunks go at its far end.
+	 */
+	__u64 size = sizeof(long) == 8 ? 256UL << 20 : 3 * pmd;
 	__u64 off = size - 3 * pmd;
 	struct vmsync_chunk small[] = { pages(0, 4 * PG) };
 	struct vmsync_chunk c[] = {
@@ -567,15 +614,15 @@ TEST_F(vmsync, fault_injection)
 		pages(off + pmd, 2 * PG),
 		bar(off + 2 * pmd, 0, pmd, VMSYNC_CACHE_UC, VMSYNC_CHUNK_HUGE),
 	};
-	int k;
 	struct vmsync_info i0, i1, i2;
 	struct sweep s1 = {}, s2 = {};
-	struct vmsync_residue res;
 	struct vmsync_map m = {};
+	unsigned int n = 1, ranges = 0;
+	__u64 upper = 0;
 	const char *why;
 	cpu_set_t cpus;
 	long kb0, kb1;
-	int nth;
+	int nth, r;
 
 	why = fault_setup(true);
 	if (why)
@@ -586,40 +633,31 @@ TEST_F(vmsync, fault_injection)
 	CPU_ZERO(&cpus);
 	CPU_SET(0, &cpus);
 	ASSERT_EQ(0, sched_setaffinity(0, sizeof(cpus), &cpus));
-	/*
-	 * On 64-bit, 2 GiB of reservations without entries first, so that the
-	 * kept range likely gets a PUD entry of its own.  Then reserve (and
-	 * hold) candidates until one has no PTE table over it: lowest fit
-	 * hands out what earlier tests (or runs) used before fresh addresses.
-	 */
-	for (k = 0; sizeof(long) == 8 && k < 8; k++)
+	for (int k = 0; sizeof(long) == 8 && k < 8; k++)
 		ASSERT_EQ(0, map_chunks(self->fd, size, 0, NULL, 0, &m));
-	for (k = 0; k < 6; k++) {
-		ASSERT_EQ(0, map_chunks(self->fd, size, VMSYNC_MAP_ALIGNED,
-					NULL, 0, &m));
-		ASSERT_EQ(0, ioctl(self->fd, VMSYNC_IOC_RESIDUE, &res));
-		if (!res.pte_tables)
-			break;
-	}
-	ASSERT_LT(k, 6) TH_LOG("no range without page tables");
-	ASSERT_EQ(0, unmap(self->fd, m.handle, VMSYNC_UNMAP_KEEP_VA));
-	TH_LOG("kept range %#llx-%#llx (candidate %d), %llu page-table pages over it",
-	       (unsigned long long)res.start, (unsigned long long)res.end, k,
-	       (unsigned long long)res.tables);
 
 	/* The kept range first: fresh ranges would populate its tables. */
 	kb0 = mem_free_kb();
 	i0 = info_now(self->fd);
-	map_sweep(_metadata, self->fd, nth, 0, m.handle, c, huge ? 3 : 2, &s2);
+	do {
+		__u32 keep = fresh_range(_metadata, self->fd, size, &upper);
+
+		ranges++;
+		r = map_sweep(_metadata, self->fd, nth, 0, keep, c, huge ? 3 : 2,
+			      &n, &s2);
+		ASSERT_EQ(0, unmap(self->fd, keep, 0));
+	} while (r == 1 && ranges < 8);
+	ASSERT_EQ(0, r);
 	i1 = info_now(self->fd);
-	map_sweep(_metadata, self->fd, nth, 8 * PG, 0, small, 1, &s1);
+	n = 1;
+	ASSERT_EQ(0, map_sweep(_metadata, self->fd, nth, 8 * PG, 0, small, 1,
+			       &n, &s1));
 	i2 = info_now(self->fd);
 	kb1 = mem_free_kb();
 	close(nth);
 	fault_setup(false);
-	EXPECT_EQ(0, unmap(self->fd, m.handle, 0));
-	TH_LOG("kept range: %u allocation points, %u refused, %u absorbed, failed bookkeeping %llu",
-	       s2.points, s2.refused, s2.absorbed,
+	TH_LOG("kept range (%u used): %u allocation points, %u refused, %u absorbed, failed bookkeeping %llu",
+	       ranges, s2.points, s2.refused, s2.absorbed,
 	       (unsigned long long)(i1.failed_bookkeeping - i0.failed_bookkeeping));
 	TH_LOG("kept range: %llu tables linked; failed tables below pgd/p4d/pud/pmd entries %llu/%llu/%llu/%llu",
 	       (unsigned long long)s2.tables,
