@@ -1,7 +1,8 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 # lint.sh: the lint stage. checkpatch --strict on every exported patch,
-# rustfmt (the kernel's .rustfmt.toml) on our Rust files, no compiler or
+# rustfmt (the kernel's .rustfmt.toml) on our Rust files and `make
+# rustfmtcheck` on the whole tree, no compiler or
 # clippy warning (builds run with CLIPPY=1) in our files in any build log,
 # a warning-free `make rustdoc` (x86_64 tree) and `make htmldocs` of the
 # documentation directories we touch without new Sphinx warnings
@@ -43,6 +44,13 @@ for f in "${rs[@]}"; do
 		>"$out/rustfmt.txt" 2>&1 || { bad=$((bad + 1)); cat "$out/rustfmt.txt"; }
 done
 report "$bad" "rustfmt --check (${#rs[@]} files, $bad unformatted)"
+
+# The kernel's own target, over every Rust file of the tree.
+arch_vars x86_64
+rc=0
+kmake rustfmtcheck >"$out/rustfmtcheck.log" 2>&1 || rc=$?
+[ "$rc" = 0 ] || tail -n 20 "$out/rustfmtcheck.log"
+report "$rc" "make LLVM=$LLVM_SUFFIX rustfmtcheck ($out/rustfmtcheck.log)"
 
 # Compiler and clippy warnings in our files, from every build log present.
 ours='vmsync|miscdevice|rust_divdi3_32'

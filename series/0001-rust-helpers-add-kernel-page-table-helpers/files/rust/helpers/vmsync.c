@@ -109,26 +109,6 @@ unsigned long rust_helper_pte_pfn_value(pte_t pte)
 	return pte_pfn(pte);
 }
 
-unsigned long rust_helper_pgd_addr_end(unsigned long addr, unsigned long end)
-{
-	return pgd_addr_end(addr, end);
-}
-
-unsigned long rust_helper_p4d_addr_end(unsigned long addr, unsigned long end)
-{
-	return p4d_addr_end(addr, end);
-}
-
-unsigned long rust_helper_pud_addr_end(unsigned long addr, unsigned long end)
-{
-	return pud_addr_end(addr, end);
-}
-
-unsigned long rust_helper_pmd_addr_end(unsigned long addr, unsigned long end)
-{
-	return pmd_addr_end(addr, end);
-}
-
 unsigned long rust_helper_pmd_size(void)
 {
 	return PMD_SIZE;

@@ -275,6 +275,23 @@ pub fn pmd_leaf_size() -> usize {
     unsafe { bindings::pmd_size() as usize }
 }
 
+/// The end of the span of the PTE table that covers `addr` (a `PMD_SIZE` region), or `end` if
+/// that comes first.
+///
+/// Not `pmd_addr_end()`: where the PMD level is folded (2-level x86-32) that is `end` itself,
+/// because generic walkers step at the PGD level there, while the walks here go entry by entry
+/// through one PTE table at a time.
+fn table_end(addr: usize, end: usize) -> usize {
+    let size = pmd_leaf_size();
+    let boundary = addr.wrapping_add(size) & !(size - 1);
+    // Compared minus one, so that a boundary that wrapped to 0 counts as the top.
+    if boundary.wrapping_sub(1) < end - 1 {
+        boundary
+    } else {
+        end
+    }
+}
+
 /// Returns `true` where the architecture defers the post-vmap TLB flush to the trap path
 /// (RISC-V 64-bit), which [`observe_lazy_flush`] can watch.
 pub fn has_lazy_flush() -> bool {
@@ -362,8 +379,7 @@ impl VaRange {
         let mut mask = PgtblMask::empty();
         let mut addr = self.start + offset;
         while addr < end {
-            // SAFETY: Pure address arithmetic.
-            let next = unsafe { bindings::pmd_addr_end(addr as _, end as _) } as usize;
+            let next = table_end(addr, end);
             mask |= predict_levels(addr);
             addr = next;
         }
@@ -762,8 +778,7 @@ impl Entries {
         let res = (|| -> Result {
             while addr < end {
                 let pmd = self.walk_alloc_pmd(addr)?;
-                // SAFETY: Pure address arithmetic.
-                let next = unsafe { bindings::pmd_addr_end(addr as _, end as _) } as usize;
+                let next = table_end(addr, end);
                 let idx = (addr - start) / PAGE_SIZE;
                 let pa = (pfn_at(idx) as u64) * PAGE_SIZE as u64;
                 if huge_ok && pmd_leaf_fits(addr, pa, end - addr, pmd_size) {
@@ -841,8 +856,7 @@ impl Entries {
         let mut addr = start;
         let mut cleared = 0;
         while addr < end {
-            // SAFETY: Pure address arithmetic.
-            let next = unsafe { bindings::pmd_addr_end(addr as _, end as _) } as usize;
+            let next = table_end(addr, end);
             // SAFETY: Read-only walk of present kernel tables covering our range; leaves are
             // cleared with the arch helpers. Nothing else maps into our reserved range.
             unsafe {
@@ -1352,6 +1366,36 @@ pub struct Residue {
 ///
 /// Folded levels are not counted. Errors: `EINVAL` unless `[start, end)` is a non-empty, page
 /// aligned range of the vmalloc area.
+///
+/// # Examples
+///
+/// A chunk that crosses from one PTE table into the next, and what is left after unmapping:
+///
+/// ```
+/// use kernel::page::{Page, PAGE_SIZE};
+/// use kernel::prelude::*;
+/// use kernel::vmsync::{pmd_leaf_size, residue, Batch, FlushPolicy, VaRange};
+///
+/// let pmd = pmd_leaf_size();
+/// let mut batch = Batch::new(VaRange::reserve_aligned(2 * pmd)?);
+/// let mut pages = KVec::new();
+/// for _ in 0..4 {
+///     pages.push(Page::alloc_page(GFP_KERNEL)?, GFP_KERNEL)?;
+/// }
+/// batch.map_pages(pmd - 2 * PAGE_SIZE, pages)?;
+/// let map = batch.commit(FlushPolicy::ArchDefault);
+/// assert_eq!(map.audit_entries(), 0);
+/// let (start, end) = (map.addr(), map.addr() + map.size());
+/// let r = residue(start, end)?;
+/// assert_eq!(r.pages, 4);
+/// assert_eq!(r.pte_tables, 2);
+/// let range = map.unmap();
+/// let after = residue(range.start(), range.end())?;
+/// assert_eq!(after.pages, 0);
+/// // Page tables stay, as for vmalloc.
+/// assert_eq!(after.tables, r.tables);
+/// # Ok::<(), Error>(())
+/// ```
 pub fn residue(start: usize, end: usize) -> Result<Residue> {
     let aligned = (start | end) % PAGE_SIZE == 0;
     // SAFETY: Pure address checks.
@@ -1378,8 +1422,7 @@ pub fn residue(start: usize, end: usize) -> Result<Residue> {
     };
     let mut addr = start;
     while addr < end {
-        // SAFETY: Pure address arithmetic.
-        let next = unsafe { bindings::pmd_addr_end(addr as _, end as _) } as usize;
+        let next = table_end(addr, end);
         // SAFETY: Read-only walk of the kernel page tables of the vmalloc area, which are never
         // freed; each level is only walked when present. A folded level's entry is the entry of
         // the level above and is not counted.
@@ -1574,7 +1617,7 @@ pub fn audit_sync(start: usize, end: usize) -> Result<SyncAudit> {
             audit.roots += 1;
             let mut addr = start;
             while addr < end {
-                let next = bindings::pmd_addr_end(addr as _, end as _) as usize;
+                let next = table_end(addr, end);
                 if pmd_entry_of(bindings::pgd_offset_pgd(root, addr as _), addr)
                     != pmd_entry_of(bindings::pgd_offset_k(addr as _), addr)
                 {
