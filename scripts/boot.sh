@@ -9,7 +9,8 @@
 #
 # Environment:
 #   VMSYNC_CMDLINE  extra kernel command line (e.g. "vmsync.timeout=60")
-#   VMSYNC_TIMEOUT  hard limit for the whole QEMU run in seconds (default 600)
+#   VMSYNC_TIMEOUT  hard limit for the whole QEMU run in seconds (default
+#                   600, 1800 for x86_64-debug: BOOT_LIMIT in lib.sh)
 #   VMSYNC_VERBOSE  1: also copy the console to the terminal
 #
 # Exit status: 0 if QEMU exited by itself (guest powered off / reset),
@@ -23,7 +24,7 @@ image=$BUILD/$KIMAGE
 cpio=$OUT/initramfs.cpio
 log=$OUT/console.log
 bar=$OUT/bar.bin
-limit=${VMSYNC_TIMEOUT:-600}
+limit=${VMSYNC_TIMEOUT:-$BOOT_LIMIT}
 [ -f "$image" ] || die "$arch: no kernel image $image (run build.sh $arch)"
 [ -f "$cpio" ] || die "$arch: no $cpio (run initramfs.sh $arch)"
 [[ $limit =~ ^[0-9]+$ ]] || die "VMSYNC_TIMEOUT must be a number of seconds"

@@ -650,7 +650,7 @@ TEST_F(vmsync, fault_injection)
 	__u64 upper = 0;
 	const char *why;
 	cpu_set_t cpus;
-	long kb0, kb1;
+	long kb0, lost = 0;
 	int nth, r;
 
 	why = fault_setup(true);
@@ -665,24 +665,30 @@ TEST_F(vmsync, fault_injection)
 	for (int k = 0; sizeof(long) == 8 && k < 8; k++)
 		ASSERT_EQ(0, map_chunks(self->fd, size, 0, NULL, 0, &m));
 
-	/* The kept range first: fresh ranges would populate its tables. */
-	kb0 = mem_free_kb();
+	/*
+	 * The kept range first: fresh ranges would populate its tables.
+	 * MemFree is compared around the sweeps only (with KASAN_VMALLOC a
+	 * reservation comes with shadow pages, released lazily).
+	 */
 	i0 = info_now(self->fd);
 	do {
 		__u32 keep = fresh_range(_metadata, self->fd, size, &upper);
 
 		ranges++;
+		kb0 = mem_free_kb();
 		r = map_sweep(_metadata, self->fd, nth, 0, keep, c, huge ? 3 : 2,
 			      &n, &s2);
+		lost += kb0 - mem_free_kb();
 		ASSERT_EQ(0, unmap(self->fd, keep, 0));
-	} while (r == 1 && ranges < 8);
+	} while (r == 1 && ranges < 16);
 	ASSERT_EQ(0, r);
 	i1 = info_now(self->fd);
 	n = 1;
+	kb0 = mem_free_kb();
 	ASSERT_EQ(0, map_sweep(_metadata, self->fd, nth, 8 * PG, 0, small, 1,
 			       &n, &s1));
+	lost += kb0 - mem_free_kb();
 	i2 = info_now(self->fd);
-	kb1 = mem_free_kb();
 	close(nth);
 	fault_setup(false);
 	TH_LOG("kept range (%u used): %u allocation points, %u refused, %u absorbed, failed bookkeeping %llu",
@@ -698,18 +704,26 @@ TEST_F(vmsync, fault_injection)
 	       s1.points, s1.refused, s1.absorbed,
 	       (unsigned long long)(i2.failed_reserve - i1.failed_reserve),
 	       (unsigned long long)(i2.failed_bookkeeping - i1.failed_bookkeeping));
-	TH_LOG("MemFree %ld kB before, %ld kB after", kb0, kb1);
+	TH_LOG("MemFree lost over the sweeps: %ld kB", lost);
 	/* The kept-range request allocates at least its 130 pages. */
 	EXPECT_GE(s2.points, 130);
 	EXPECT_GE(s2.refused + s2.absorbed, s2.points);
 	EXPECT_GE(i1.failed_bookkeeping - i0.failed_bookkeeping, 1);
-	/* A PTE table per chunk region at least; each was refused once first. */
+	/*
+	 * A PTE table per chunk region at least, and each table allocation of
+	 * the request was refused before it was linked.
+	 */
 	EXPECT_GE(s2.tables, 2);
-	EXPECT_EQ(s2.tables, failed_tables(&i1) - failed_tables(&i0));
+	EXPECT_GE(i1.failed_tables[3] - i0.failed_tables[3], 2);
+	EXPECT_GE(failed_tables(&i1) - failed_tables(&i0), s2.tables);
 	EXPECT_GE(s1.refused + s1.absorbed, s1.points);
 	EXPECT_GE(i2.failed_reserve - i1.failed_reserve, 1);
-	/* Leaked pages would be pages x attempts: tens of MiB. */
-	EXPECT_LT(kb0 - kb1, 4096);
+	/*
+	 * Losing the pages of every failed attempt would be about 32 MiB (up
+	 * to 130 pages in each of ~130 attempts); KASAN's quarantine and
+	 * kmemleak's metadata account for a few MiB on a debug kernel.
+	 */
+	EXPECT_LT(lost, 16384);
 }
 
 /* Eager commits hit flush_tlb_kernel_range() once, for the exact span. */
