@@ -24,11 +24,11 @@
 use crate::{
     alloc::{flags::GFP_KERNEL, KVec},
     bindings,
-    error::{code::*, Error, Result},
+    error::{code::*, to_result, Error, Result},
     page::{Page, PAGE_SIZE},
 };
 #[cfg(CONFIG_PCI)]
-use crate::{error::to_result, str::CStr, sync::Arc};
+use crate::{str::CStr, sync::Arc};
 use core::ops::{BitOr, BitOrAssign};
 use core::ptr::NonNull;
 use core::sync::atomic::{AtomicUsize, Ordering};
