@@ -488,7 +488,8 @@ struct sweep {
 	unsigned int points;	/* allocation points of the final request */
 	unsigned int refused;	/* injected failures reported as -ENOMEM */
 	unsigned int absorbed;	/* injected failures the request survived */
-	__u64 tables;		/* page-table pages the sweep linked */
+	__u64 tables;		/* page-table pages linked after a refusal */
+	__u64 unfailed;		/* ... linked by an attempt that survived */
 };
 
 /*
@@ -509,13 +510,14 @@ struct sweep {
  * page order, say) links tables whose allocations were never failed: then
  * the sweep returns 1, to go on from *@np in a fresh kept range, where the
  * first attempt links again the tables whose allocations came before
- * (each was failed, and counted, in the earlier range).  Fresh
+ * (each was failed, and counted, in the earlier range).  Without @exact
+ * the sweep stays in its range and counts such tables as unfailed.  Fresh
  * reservations move through the vmalloc area (freed ranges are purged
  * lazily), so their page tables come and go between attempts.
  * Returns 0 when the request completed without reaching the countdown.
  */
 static int map_sweep(struct __test_metadata *_metadata, int fd, int nth,
-		     __u64 size, __u32 keep, struct vmsync_chunk *c,
+		     __u64 size, __u32 keep, bool exact, struct vmsync_chunk *c,
 		     unsigned int nc, unsigned int *np, struct sweep *sw)
 {
 	__u32 flags = keep ? VMSYNC_MAP_REUSE : 0;
@@ -561,17 +563,20 @@ static int map_sweep(struct __test_metadata *_metadata, int fd, int nth,
 		EXPECT_EQ(before.live_leaves, after.live_leaves) TH_LOG("n=%u", n);
 		EXPECT_EQ(before.handles, after.handles) TH_LOG("n=%u", n);
 		EXPECT_EQ(ranges, vmalloc_ranges()) TH_LOG("n=%u", n);
-		EXPECT_EQ(0, res.pages) TH_LOG("n=%u: PTEs left at %#llx", n,
-						(unsigned long long)res.start);
+		EXPECT_EQ(0, res.pages)
+			TH_LOG("n=%u: PTEs left at %#llx", n, (unsigned long long)res.start);
 		EXPECT_EQ(res.tables - res.tables_before, linked)
 			TH_LOG("n=%u: unaccounted page-table pages", n);
 		ASSERT_EQ(0, _metadata->exit_code);
 		if (keep && ret == 0 && !left && linked) {
-			*np = n + 1;
-			return 1;
-		}
-		if (!carried)
+			if (exact) {
+				*np = n + 1;
+				return 1;
+			}
+			sw->unfailed += linked;
+		} else if (!carried) {
 			sw->tables += linked;
+		}
 		carried = false;
 		if (left)
 			return 0;
@@ -651,11 +656,13 @@ TEST_F(vmsync, fault_injection)
 	const char *why;
 	cpu_set_t cpus;
 	long kb0, lost = 0;
+	bool exact;
 	int nth, r;
 
 	why = fault_setup(true);
 	if (why)
 		SKIP(return, "%s", why);
+	exact = access(DEBUGFS "/kmemleak", F_OK) != 0;
 	nth = open(FAIL_NTH, O_RDWR);
 	ASSERT_GE(nth, 0);
 	/* The vmap_area preload is per CPU: stay on one. */
@@ -676,8 +683,8 @@ TEST_F(vmsync, fault_injection)
 
 		ranges++;
 		kb0 = mem_free_kb();
-		r = map_sweep(_metadata, self->fd, nth, 0, keep, c, huge ? 3 : 2,
-			      &n, &s2);
+		r = map_sweep(_metadata, self->fd, nth, 0, keep, exact, c,
+			      huge ? 3 : 2, &n, &s2);
 		lost += kb0 - mem_free_kb();
 		ASSERT_EQ(0, unmap(self->fd, keep, 0));
 	} while (r == 1 && ranges < 16);
@@ -685,23 +692,25 @@ TEST_F(vmsync, fault_injection)
 	i1 = info_now(self->fd);
 	n = 1;
 	kb0 = mem_free_kb();
-	ASSERT_EQ(0, map_sweep(_metadata, self->fd, nth, 8 * PG, 0, small, 1,
-			       &n, &s1));
+	ASSERT_EQ(0, map_sweep(_metadata, self->fd, nth, 8 * PG, 0, false,
+			       small, 1, &n, &s1));
 	lost += kb0 - mem_free_kb();
 	i2 = info_now(self->fd);
 	close(nth);
 	fault_setup(false);
-	TH_LOG("kept range (%u used): %u allocation points, %u refused, %u absorbed, failed bookkeeping %llu",
-	       ranges, s2.points, s2.refused, s2.absorbed,
-	       (unsigned long long)(i1.failed_bookkeeping - i0.failed_bookkeeping));
-	TH_LOG("kept range: %llu tables linked; failed tables below pgd/p4d/pud/pmd entries %llu/%llu/%llu/%llu",
-	       (unsigned long long)s2.tables,
+	TH_LOG("kept range (%u used): %u allocation points, %u refused, %u absorbed",
+	       ranges, s2.points, s2.refused, s2.absorbed);
+	TH_LOG("kept range: failed bookkeeping %llu, %llu tables linked (%llu unfailed)",
+	       (unsigned long long)(i1.failed_bookkeeping - i0.failed_bookkeeping),
+	       (unsigned long long)s2.tables, (unsigned long long)s2.unfailed);
+	TH_LOG("kept range: failed tables below pgd/p4d/pud/pmd entries %llu/%llu/%llu/%llu",
 	       (unsigned long long)(i1.failed_tables[0] - i0.failed_tables[0]),
 	       (unsigned long long)(i1.failed_tables[1] - i0.failed_tables[1]),
 	       (unsigned long long)(i1.failed_tables[2] - i0.failed_tables[2]),
 	       (unsigned long long)(i1.failed_tables[3] - i0.failed_tables[3]));
-	TH_LOG("fresh ranges: %u allocation points, %u refused, %u absorbed, failed reserve %llu bookkeeping %llu",
-	       s1.points, s1.refused, s1.absorbed,
+	TH_LOG("fresh ranges: %u allocation points, %u refused, %u absorbed",
+	       s1.points, s1.refused, s1.absorbed);
+	TH_LOG("fresh ranges: failed reserve %llu, bookkeeping %llu",
 	       (unsigned long long)(i2.failed_reserve - i1.failed_reserve),
 	       (unsigned long long)(i2.failed_bookkeeping - i1.failed_bookkeeping));
 	TH_LOG("MemFree lost over the sweeps: %ld kB", lost);
@@ -711,11 +720,18 @@ TEST_F(vmsync, fault_injection)
 	EXPECT_GE(i1.failed_bookkeeping - i0.failed_bookkeeping, 1);
 	/*
 	 * A PTE table per chunk region at least, and each table allocation of
-	 * the request was refused before it was linked.
+	 * the request was refused before it was linked.  With kmemleak, whose
+	 * metadata allocations follow every slab allocation and survive their
+	 * failure (a reserve pool), attempts survive too often for a range to
+	 * stay fresh up to the tables: there only the checks above hold.
 	 */
-	EXPECT_GE(s2.tables, 2);
-	EXPECT_GE(i1.failed_tables[3] - i0.failed_tables[3], 2);
-	EXPECT_GE(failed_tables(&i1) - failed_tables(&i0), s2.tables);
+	if (exact) {
+		EXPECT_GE(s2.tables, 2);
+		EXPECT_GE(i1.failed_tables[3] - i0.failed_tables[3], 2);
+		EXPECT_GE(failed_tables(&i1) - failed_tables(&i0), s2.tables);
+	} else {
+		TH_LOG("kmemleak is on: table coverage not asserted");
+	}
 	EXPECT_GE(s1.refused + s1.absorbed, s1.points);
 	EXPECT_GE(i2.failed_reserve - i1.failed_reserve, 1);
 	/*
