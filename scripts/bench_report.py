@@ -42,7 +42,13 @@ def main():
     vmap = {r["n"]: r["median"] for r in rows if r["method"] == "vmap"}
     for r in rows:
         r["ns_per_page"] = r["median"] / r["n"]
-        r["ratio_vmap"] = r["median"] / vmap[r["n"]] if r["n"] in vmap else float("nan")
+        r["ratio_vmap"] = r["median"] / vmap[r["n"]] if vmap.get(r["n"]) else float("nan")
+    zero = sum(1 for r in rows if r["min"] == 0)
+    if zero:
+        # A guest whose TSC could not be calibrated falls back to jiffies:
+        # times come in whole ticks and short runs measure 0.
+        print(f"bench: {zero} of {len(rows)} measurements include 0 ns: the guest "
+              "clock is too coarse (see 'clocksource' in the console log)", file=sys.stderr)
 
     out = []
     out.append(f"vmsync benchmark, {arch}, QEMU TCG (software emulation: compare ratios, "
