@@ -1306,20 +1306,47 @@ impl Drop for Mapping {
 /// `pgd` must be the entry for `addr` in a valid page-table root whose tables for `addr` are
 /// not freed during the call (true for the vmalloc area).
 unsafe fn find_pmd(pgd: *mut bindings::pgd_t, addr: usize) -> Option<*mut bindings::pmd_t> {
-    // SAFETY: Function contract; each level is only walked when present.
+    // SAFETY: Function contract.
+    unsafe { walk_to_pmd(pgd, addr, |_, _| {}) }
+}
+
+/// Like [`find_pmd`], and calls `seen(level, entry)` with the address of each entry met below
+/// the root on the way, present or not, of the levels that are not folded: P4D, PUD and PMD as
+/// levels 0, 1 and 2. An entry lies in the table page of its level.
+///
+/// # Safety
+///
+/// As for [`find_pmd`].
+unsafe fn walk_to_pmd(
+    pgd: *mut bindings::pgd_t,
+    addr: usize,
+    mut seen: impl FnMut(usize, usize),
+) -> Option<*mut bindings::pmd_t> {
+    // SAFETY: Function contract; each level is only walked when present. A folded level's entry
+    // is the entry of the level above.
     unsafe {
         if bindings::pgd_none_at(pgd) {
             return None;
         }
         let p4d = bindings::p4d_offset(pgd, addr as _);
+        if p4d.cast() != pgd {
+            seen(0, p4d as usize);
+        }
         if bindings::p4d_none_at(p4d) {
             return None;
         }
         let pud = bindings::pud_offset(p4d, addr as _);
+        if pud.cast() != p4d {
+            seen(1, pud as usize);
+        }
         if bindings::pud_none_at(pud) {
             return None;
         }
-        Some(bindings::pmd_offset(pud, addr as _))
+        let pmd = bindings::pmd_offset(pud, addr as _);
+        if pmd.cast() != pud {
+            seen(2, pmd as usize);
+        }
+        Some(pmd)
     }
 }
 
@@ -1424,38 +1451,18 @@ pub fn residue(start: usize, end: usize) -> Result<Residue> {
     while addr < end {
         let next = table_end(addr, end);
         // SAFETY: Read-only walk of the kernel page tables of the vmalloc area, which are never
-        // freed; each level is only walked when present. A folded level's entry is the entry of
-        // the level above and is not counted.
+        // freed; each level is only walked when present.
         unsafe {
             let pgd = bindings::pgd_offset_k(addr as _);
-            if bindings::pgd_none_at(pgd) {
-                addr = next;
-                continue;
-            }
-            let p4d = bindings::p4d_offset(pgd, addr as _);
-            if p4d.cast() != pgd {
-                note(0, p4d as usize);
-            }
-            if bindings::p4d_none_at(p4d) {
-                addr = next;
-                continue;
-            }
-            let pud = bindings::pud_offset(p4d, addr as _);
-            if pud.cast() != p4d {
-                note(1, pud as usize);
-            }
-            if bindings::pud_none_at(pud) {
-                addr = next;
-                continue;
-            }
-            let pmd = bindings::pmd_offset(pud, addr as _);
-            if pmd.cast() != pud {
-                note(2, pmd as usize);
-            }
-            if bindings::pmd_none_at(pmd) {
-                addr = next;
-                continue;
-            }
+            let pmd = match walk_to_pmd(pgd, addr, |level, entry| {
+                note(level, entry);
+            }) {
+                Some(pmd) if !bindings::pmd_none_at(pmd) => pmd,
+                _ => {
+                    addr = next;
+                    continue;
+                }
+            };
             if bindings::pmd_leaf_at(pmd) {
                 pages += (next - addr) / PAGE_SIZE;
                 addr = next;
