@@ -43,12 +43,7 @@ rev=$("$ROOT/scripts/tree.sh" --commit) || fail "cannot build the overlay commit
 base=$(git -C "$KSRC" rev-parse vmsync-base)
 
 # The private worktree; re-created if the shared tree was re-created.
-if [ ! -f "$WT/.git" ] ||
-   [ "$(git -C "$WT" rev-parse --path-format=absolute --git-common-dir 2>/dev/null)" != "$KSRC/.git" ]; then
-	rm -rf "$WT"
-	git -C "$KSRC" worktree add -f -q --detach "$WT" "$rev" >&2 ||
-		fail "cannot add worktree $WT"
-fi
+private_worktree "$WT" || fail "cannot add worktree $WT"
 
 # Everything that decides the result besides the source tree.
 tools="$(sphinx-build --version 2>&1) $(command -v dot latex dvipng || true) $DIRS"

@@ -29,16 +29,9 @@ mkdir -p "$OUT"
 "$ROOT/scripts/deps.sh"
 commit=$("$ROOT/scripts/tree.sh" --commit)
 
-# A worktree whose checkout was deleted, or whose repository was recreated
-# under it, is dropped and made again.
-if [ ! -f "$WT/.git" ] ||
-   [ "$(git -C "$WT" rev-parse --show-toplevel 2>/dev/null)" != "$WT" ]; then
-	stage "kunit: private worktree $WT at ${commit:0:12}"
-	rm -rf "$WT"
-	git -C "$KSRC" worktree prune
-	git -C "$KSRC" worktree add -q --detach "$WT" "$commit"
-elif [ "$(git -C "$WT" rev-parse HEAD)" != "$commit" ] ||
-     [ -n "$(git -C "$WT" status --porcelain)" ]; then
+private_worktree "$WT" || die "kunit: cannot add worktree $WT"
+if [ "$(git -C "$WT" rev-parse HEAD)" != "$commit" ] ||
+   [ -n "$(git -C "$WT" status --porcelain)" ]; then
 	# Only files that differ are rewritten: kbuild rebuilds what changed.
 	stage "kunit: worktree to overlay ${commit:0:12}"
 	git -C "$WT" checkout -q -f --detach "$commit"

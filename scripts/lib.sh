@@ -74,6 +74,19 @@ arch_vars() {
 	OUT=$CACHE/out/$1
 }
 
+# private_worktree DIR: make DIR a detached worktree of $KSRC, again if it is
+# missing or belongs to a tree that was since re-created, so that a script
+# can check out any commit there without touching the shared checkout.
+private_worktree() {
+	local wt=$1
+	[ -f "$wt/.git" ] &&
+		[ "$(git -C "$wt" rev-parse --path-format=absolute --git-common-dir 2>/dev/null)" = "$KSRC/.git" ] &&
+		return 0
+	rm -rf "$wt"
+	git -C "$KSRC" worktree prune
+	git -C "$KSRC" worktree add -f -q --detach "$wt" vmsync-base >&2
+}
+
 kmake() {
 	make -C "$KSRC" O="$BUILD" ARCH="$KARCH" LLVM="$LLVM_SUFFIX" "$@"
 }

@@ -19,10 +19,7 @@
 wt=$CACHE/src/prefix-wt
 logs=$CACHE/out/prefixes
 mkdir -p "$logs"
-if [ ! -e "$wt/.git" ]; then
-	git -C "$KSRC" worktree prune
-	git -C "$KSRC" worktree add -q --detach "$wt" vmsync-base
-fi
+private_worktree "$wt" || die "prefixes: cannot add worktree $wt"
 
 mapfile -t commits < <(git -C "$KSRC" rev-list --reverse vmsync-base..vmsync)
 total=${#commits[@]}
