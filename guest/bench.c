@@ -46,9 +46,9 @@ int main(int argc, char **argv)
 			printf("# bench method=%s n=%llu ns=", names[m], sizes[s]);
 			for (unsigned int r = 0; r < reps; r++)
 				printf("%s%llu", r ? "," : "", (unsigned long long)b.ns[r]);
-			printf(" tables=%llu leaves=%llu syncs=%llu flushes=%llu\n",
-			       (unsigned long long)b.tables, (unsigned long long)b.leaves,
-			       (unsigned long long)b.syncs, (unsigned long long)b.flushes);
+			printf(" leaves=%llu syncs=%llu flushes=%llu\n",
+			       (unsigned long long)b.leaves, (unsigned long long)b.syncs,
+			       (unsigned long long)b.flushes);
 			fflush(stdout);
 		}
 	}

@@ -9,14 +9,16 @@ arch=${1:-riscv64}
 arch_vars "$arch"
 
 "$ROOT/scripts/deps.sh"
+# The plot: Debian's matplotlib (python3-matplotlib, from deps.sh), for
+# Debian's python3, whichever python3 comes first in PATH.
+PY=/usr/bin/python3
+"$PY" -c 'import matplotlib' 2>/dev/null ||
+	die "bench: $PY cannot import matplotlib (package python3-matplotlib: make deps)"
 "$ROOT/scripts/tree.sh"
 "$ROOT/scripts/build.sh" "$arch"
 mkdir -p "$OUT/guest"
 run_logged "$OUT/guest/bench.log" "$UCC" -static -O2 -Wall -I"$KSRC/samples/rust" \
 	-o "$OUT/guest/vmsync_bench" "$ROOT/guest/bench.c" || die "building vmsync_bench failed"
-python3 -c 'import matplotlib' 2>/dev/null ||
-	run_logged "$CACHE/logs/matplotlib.log" pip install -q matplotlib ||
-	echo "bench: matplotlib could not be installed; no plot"
 
 ko=$BUILD/samples/rust/rust_vmsync_probe.ko
 plan=$OUT/bench.plan
@@ -33,4 +35,4 @@ $OUT/guest/vmsync_bench /bin/vmsync_bench 0755" "$ROOT/scripts/initramfs.sh" "$a
 VMSYNC_CMDLINE="vmsync.timeout=900 ${VMSYNC_CMDLINE:-}" VMSYNC_TIMEOUT=${VMSYNC_TIMEOUT:-1200} \
 	"$ROOT/scripts/boot.sh" "$arch"
 cp "$OUT/console.log" "$OUT/bench-console.log"
-python3 "$ROOT/scripts/bench_report.py" "$arch" "$OUT/console.log" "$ROOT/results/bench-$arch"
+"$PY" "$ROOT/scripts/bench_report.py" "$arch" "$OUT/console.log" "$ROOT/results/bench-$arch"

@@ -20,7 +20,7 @@ import sys
 def main():
     arch, log, outdir = sys.argv[1:4]
     os.makedirs(outdir, exist_ok=True)
-    rx = re.compile(r"# bench method=(\S+) n=(\d+) (?:ns=(\S+) tables=(\d+) leaves=(\d+) "
+    rx = re.compile(r"# bench method=(\S+) n=(\d+) (?:ns=(\S+) leaves=(\d+) "
                     r"syncs=(\d+) flushes=(\d+)|error=(.*))")
     rows, errors = [], []
     for line in open(log, errors="replace"):
@@ -28,14 +28,13 @@ def main():
         if not m:
             continue
         method, n = m.group(1), int(m.group(2))
-        if m.group(8):
-            errors.append((method, n, m.group(8).strip()))
+        if m.group(7):
+            errors.append((method, n, m.group(7).strip()))
             continue
         ns = [int(x) for x in m.group(3).split(",")]
         rows.append(dict(method=method, n=n, median=statistics.median(ns), min=min(ns),
-                         max=max(ns), reps=len(ns), tables=int(m.group(4)),
-                         leaves=int(m.group(5)), syncs=int(m.group(6)),
-                         flushes=int(m.group(7))))
+                         max=max(ns), reps=len(ns), leaves=int(m.group(4)),
+                         syncs=int(m.group(5)), flushes=int(m.group(6))))
     if not rows:
         print("bench: no results in", log)
         return 1
@@ -56,11 +55,11 @@ def main():
     out.append("map + commit + first touch of every page + unmap; median of "
                f"{rows[0]['reps']} repetitions")
     out.append(f"{'method':<22}{'pages':>8}{'median us':>12}{'spread us':>18}"
-               f"{'ns/page':>10}{'x vmap':>8}{'tables':>8}{'leaves':>9}{'syncs':>7}{'flushes':>8}")
+               f"{'ns/page':>10}{'x vmap':>8}{'leaves':>9}{'syncs':>7}{'flushes':>8}")
     for r in sorted(rows, key=lambda r: (r["n"], r["method"])):
         out.append(f"{r['method']:<22}{r['n']:>8}{r['median'] / 1000:>12.1f}"
                    f"{r['min'] / 1000:>9.1f}-{r['max'] / 1000:<8.1f}{r['ns_per_page']:>10.0f}"
-                   f"{r['ratio_vmap']:>8.2f}{r['tables']:>8}{r['leaves']:>9}{r['syncs']:>7}"
+                   f"{r['ratio_vmap']:>8.2f}{r['leaves']:>9}{r['syncs']:>7}"
                    f"{r['flushes']:>8}")
     for method, n, err in errors:
         out.append(f"{method:<22}{n:>8}  not measured: {err}")
@@ -81,7 +80,7 @@ def main():
     open(os.path.join(outdir, "table.txt"), "w").write(text + "\n")
     with open(os.path.join(outdir, "bench.csv"), "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=["method", "n", "reps", "median", "min", "max",
-                                          "ns_per_page", "ratio_vmap", "tables", "leaves",
+                                          "ns_per_page", "ratio_vmap", "leaves",
                                           "syncs", "flushes"])
         w.writeheader()
         for r in rows:

@@ -7,7 +7,7 @@
 APT_PKGS="linux-source-6.12 clang-19 lld-19 llvm-19 libclang-19-dev flex bison bc
 libelf-dev libssl-dev cpio rsync python3 qemu-system-x86 qemu-system-misc opensbi
 gcc-riscv64-linux-gnu libc6-dev-riscv64-cross gcc-i686-linux-gnu libc6-dev-i386-cross
-busybox-static python3-sphinx python3-yaml"
+busybox-static python3-sphinx python3-yaml python3-matplotlib"
 
 missing=""
 for p in $APT_PKGS; do

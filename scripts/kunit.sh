@@ -14,7 +14,7 @@
 
 . "$(dirname "$0")/lib.sh"
 karch=${1:-um}
-glob=${2:-rust_doctests_kernel.rust_doctest_kernel_vmsync_rs_*}
+glob=${2:-rust_doctests_kernel.rust_doctest_kernel_vmsync_*}
 case "$karch" in
 um|x86_64) ;;
 *) die "kunit: unsupported arch '$karch' (um or x86_64)" ;;

@@ -87,6 +87,44 @@ private_worktree() {
 	git -C "$KSRC" worktree add -f -q --detach "$wt" vmsync-base >&2
 }
 
+# Identities, "Name <email>".  The exported series is authored and signed
+# off by whoever exports it: git config user.name and user.email, read in
+# $ROOT (so repository config and GIT_CONFIG_* variables count), as
+# `git format-patch -s` would.  The cache's own commits (the base, and the
+# overlay where no identity is configured) use LOCAL_IDENTITY, which never
+# leaves the cache: series.sh refuses to export without a real identity.
+LOCAL_IDENTITY="vmsync local build <vmsync-build@localhost>"
+
+# git_identity: the user's "Name <email>", or nothing if user.name or
+# user.email is not set.
+git_identity() {
+	local name email
+	name=$(git -C "$ROOT" config --get user.name 2>/dev/null || true)
+	email=$(git -C "$ROOT" config --get user.email 2>/dev/null || true)
+	if [ -n "$name" ] && [ -n "$email" ]; then
+		printf '%s <%s>\n' "$name" "$email"
+	fi
+}
+
+# split_identity WHAT "Name <email>": set ID_NAME and ID_EMAIL, or die
+# saying which setting (WHAT) is malformed.
+split_identity() {
+	local re='^([^<>]*[^<>[:space:]])[[:space:]]+<([^<>[:space:]]+)>$'
+	[[ $2 =~ $re ]] || die "$1: '$2' is not of the form \"Name <email>\""
+	ID_NAME=${BASH_REMATCH[1]}
+	ID_EMAIL=${BASH_REMATCH[2]}
+}
+
+# git_as "Name <email>" GIT-ARGS...: git with that author and committer
+# (and so that sign-off for format-patch -s).
+git_as() {
+	local ID_NAME ID_EMAIL
+	split_identity identity "$1"
+	shift
+	GIT_AUTHOR_NAME=$ID_NAME GIT_AUTHOR_EMAIL=$ID_EMAIL \
+		GIT_COMMITTER_NAME=$ID_NAME GIT_COMMITTER_EMAIL=$ID_EMAIL git "$@"
+}
+
 kmake() {
 	make -C "$KSRC" O="$BUILD" ARCH="$KARCH" LLVM="$LLVM_SUFFIX" "$@"
 }

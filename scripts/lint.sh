@@ -8,6 +8,10 @@
 # documentation directories we touch without new Sphinx warnings
 # (scripts/docs.sh). Prints one KTAP-style line per check; exit status
 # non-zero if any failed.
+#
+# Needs an x86_64 build first (make build ARCH=x86_64, or make check): its
+# build log and build tree; without them it says so in one line.  The
+# export needs a git identity (series.sh).
 
 . "$(dirname "$0")/lib.sh"
 
@@ -21,6 +25,14 @@ report() {
 	fi
 }
 
+arch_vars x86_64
+if [ ! -f "$OUT/build.log" ] || [ ! -f "$BUILD/.config" ]; then
+	echo "not ok - lint: needs the build logs of make build ARCH=x86_64 first (no $OUT/build.log)"
+	exit 1
+fi
+
+# The shared checkout at the overlay (rustfmtcheck, rustdoc), the patches.
+"$ROOT/scripts/tree.sh" >/dev/null
 "$ROOT/scripts/series.sh" export >/dev/null
 out=$CACHE/out/lint
 mkdir -p "$out"
@@ -55,14 +67,16 @@ report "$rc" "make LLVM=$LLVM_SUFFIX rustfmtcheck ($out/rustfmtcheck.log)"
 # Compiler and clippy warnings in our files, from every build log present.
 ours='vmsync|miscdevice|rust_divdi3_32'
 w=0
+nlogs=0
 for log in "$CACHE"/out/*/build.log; do
 	[ -f "$log" ] || continue
+	nlogs=$((nlogs + 1))
 	c=$(grep -A4 -E '^(warning|error)' "$log" | grep -cE "($ours)" || true)
 	c2=$(grep -cE "($ours)[^ ]*:[0-9]+:[0-9]+: (warning|error)" "$log" || true)
 	w=$((w + c + c2))
 	[ "$((c + c2))" = 0 ] || grep -B2 -A8 -E "($ours)" "$log" | head -40
 done
-report "$w" "no compiler/clippy warnings in our files (CLIPPY=1 builds)"
+report "$w" "no compiler/clippy warnings in our files (CLIPPY=1 builds, $nlogs build logs)"
 
 # rustdoc of the kernel crate (x86_64 tree).
 arch_vars x86_64

@@ -10,6 +10,9 @@ arch_vars "$arch"
 
 "$ROOT/scripts/deps.sh"
 "$ROOT/scripts/tree.sh"
+mkdir -p "$OUT"
+# No report or verdict from an earlier run's console if this one never boots.
+rm -f "$OUT/console.log"
 rc=0
 VMSYNC_REPORT=1 "$ROOT/scripts/arch.sh" "$arch" >"$OUT/run.log" 2>&1 || rc=$?
 grep -E '^\[ *[0-9]+s\]' "$OUT/run.log" || true

@@ -3,20 +3,22 @@
 """Regenerate the MAINTAINERS hunk of every series/ patch that adds files.
 
 Each step edits MAINTAINERS as it stands after the previous patches; the
-resulting diff replaces the MAINTAINERS part of that patch's edit.patch."""
+resulting diff replaces the MAINTAINERS part of that patch's edit.patch.
+The M: line is the token @VMSYNC_MAINTAINER@, which tree.sh replaces with
+VMSYNC_MAINTAINER or the git identity (README.md, "Sign-off")."""
 import difflib, re, os
-K=os.path.expanduser('~/.cache/vmsync/src/linux-6.12')
+K=os.path.join(os.environ.get('VMSYNC_CACHE') or os.path.expanduser('~/.cache/vmsync'), 'src/linux-6.12')
 
 import subprocess
 base=subprocess.run(['git','-C',K,'show','vmsync-base:MAINTAINERS'],capture_output=True,text=True).stdout
-S='/work/main/series/'
+S=os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'series') + '/'
 entry_anchor="""F:	rust/kernel/alloc.rs
 F:	rust/kernel/alloc/
 
 """
 steps=[
  ('0001-rust-helpers-add-kernel-page-table-helpers', lambda s: s.replace(entry_anchor, entry_anchor+"""RUST [VMSYNC]
-M:	vmsync developers <vmsync-devel@lists.invalid>
+M:	@VMSYNC_MAINTAINER@
 L:	rust-for-linux@vger.kernel.org
 L:	linux-mm@kvack.org
 S:	Maintained

@@ -11,15 +11,30 @@
 #
 # tree.sh --commit: only print the overlay's last commit (its objects are
 # stored, no branch or work tree changes); docs.sh and kunit.sh check it out
-# in worktrees of their own.
+# in worktrees of their own, series.sh exports it.
+#
+# Identity: the overlay commits are authored and committed by
+# VMSYNC_TREE_IDENTITY ("Name <email>"; series.sh sets it to the exporter's),
+# else by the user's git identity (user.name, user.email), else by
+# LOCAL_IDENTITY (lib.sh), which only ever names the cache's own commits.
+# The messages carry no Signed-off-by: the export adds the exporter's.
+# Every "@VMSYNC_MAINTAINER@" in an edit.patch (the M: line of the
+# MAINTAINERS entry) becomes VMSYNC_MAINTAINER ("Name <email>") if set, else
+# that same identity.
 
 . "$(dirname "$0")/lib.sh"
 
-GIT_ID=(-c user.name="vmsync developers" -c user.email="vmsync-devel@lists.invalid")
 export GIT_AUTHOR_DATE="2026-11-01T00:00:00Z" GIT_COMMITTER_DATE="2026-11-01T00:00:00Z"
+ident=${VMSYNC_TREE_IDENTITY:-$(git_identity)}
+ident=${ident:-$LOCAL_IDENTITY}
+split_identity "tree: git identity (user.name, user.email)" "$ident"
+maint=${VMSYNC_MAINTAINER:-$ident}
+split_identity VMSYNC_MAINTAINER "$maint"
 
 unpack_base() {
 	[ -d "$KSRC/.git" ] && git -C "$KSRC" rev-parse -q --verify vmsync-base >/dev/null && return
+	[ -f "$BASE_TARBALL" ] ||
+		die "tree: needs $BASE_TARBALL first (package linux-source-6.12: make deps)"
 	stage "tree: unpacking $BASE_TARBALL"
 	rm -rf "$KSRC" "$KSRC.tmp"
 	mkdir -p "$KSRC.tmp"
@@ -29,7 +44,7 @@ unpack_base() {
 	stage "tree: recording pristine base"
 	git -C "$KSRC" init -q -b base
 	git -C "$KSRC" add -A -f
-	git -C "$KSRC" "${GIT_ID[@]}" commit -q -m "Linux $BASE_VERSION (linux-source-6.12)"
+	git_as "$LOCAL_IDENTITY" -C "$KSRC" commit -q -m "Linux $BASE_VERSION (linux-source-6.12)"
 	git -C "$KSRC" tag vmsync-base
 }
 
@@ -56,11 +71,13 @@ build_commits() {
 			done < <(find "$dir/files" -type f -print0 | sort -z)
 		fi
 		if [ -f "$dir/edit.patch" ]; then
-			git -C "$KSRC" apply --cached --whitespace=nowarn "$dir/edit.patch" ||
+			VMSYNC_M=$maint perl -pe 's/\@VMSYNC_MAINTAINER\@/$ENV{VMSYNC_M}/g' \
+				"$dir/edit.patch" |
+				git -C "$KSRC" apply --cached --whitespace=nowarn - ||
 				die "$(basename "$dir")/edit.patch does not apply"
 		fi
 		tree=$(git -C "$KSRC" write-tree) || die "write-tree failed"
-		parent=$(git -C "$KSRC" "${GIT_ID[@]}" commit-tree "$tree" -p "$parent" \
+		parent=$(git_as "$ident" -C "$KSRC" commit-tree "$tree" -p "$parent" \
 			-F "$dir/message") || die "commit-tree failed for $dir"
 	done
 	unset GIT_INDEX_FILE

@@ -1,12 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0
 
 /*
- * Wrappers for the page-table, flush and PCI macros and static inlines used
- * by rust/kernel/vmsync.rs.  Entries, pgprot_t and 64-bit physical addresses
- * are passed by pointer: the Rust side must not depend on how an arch passes
- * small structs or 64-bit scalars by value.  On x86-32 with regparm, rustc
- * (-Zregparm=3, as of 1.95) passes a 64-bit integer argument on the stack
- * where the C compilers pass it in two registers.
+ * Wrappers for rust/kernel/vmsync.rs: macros and static inlines, and the
+ * tracked mapping primitives of mm/vmalloc.c with pgprot_t and 64-bit
+ * physical addresses passed by pointer.  The Rust side must not depend on
+ * how an architecture passes small structs or 64-bit scalars by value: on
+ * x86-32 with regparm, rustc (-Zregparm=3, as of 1.95) passes a 64-bit
+ * integer argument on the stack where the C compilers pass it in two
+ * registers.
  */
 
 #include <linux/io.h>
@@ -16,9 +17,107 @@
 #include <linux/preempt.h>
 #include <linux/vmalloc.h>
 #include <asm/cacheflush.h>
-#include <asm/pgalloc.h>
-#include <asm/tlbflush.h>
+#ifdef CONFIG_X86
+#include <asm/memtype.h>
+#endif
 
+unsigned long rust_helper_pmd_size(void)
+{
+	return PMD_SIZE;
+}
+
+void rust_helper_pgprot_kernel(pgprot_t *prot)
+{
+	*prot = PAGE_KERNEL;
+}
+
+void rust_helper_pgprot_kernel_wc(pgprot_t *prot)
+{
+	*prot = pgprot_writecombine(PAGE_KERNEL);
+}
+
+void rust_helper_pgprot_kernel_uc(pgprot_t *prot)
+{
+	*prot = pgprot_noncached(PAGE_KERNEL);
+}
+
+unsigned int rust_helper_arch_page_table_sync_mask(void)
+{
+	return ARCH_PAGE_TABLE_SYNC_MASK;
+}
+
+/* arch_sync_kernel_mappings() only exists where the sync mask is non-zero. */
+void rust_helper_arch_sync_kernel_mappings_checked(unsigned long start,
+						   unsigned long end)
+{
+	if (ARCH_PAGE_TABLE_SYNC_MASK)
+		arch_sync_kernel_mappings(start, end);
+}
+
+void rust_helper_flush_cache_vmap(unsigned long start, unsigned long end)
+{
+	flush_cache_vmap(start, end);
+}
+
+void rust_helper_flush_cache_vunmap(unsigned long start, unsigned long end)
+{
+	flush_cache_vunmap(start, end);
+}
+
+int rust_helper_vmsync_map_pages(unsigned long addr, unsigned long end,
+				 const pgprot_t *prot, struct page **pages,
+				 unsigned int *mask)
+{
+	return vmap_pages_range_tracked(addr, end, *prot, pages, PAGE_SHIFT,
+					mask);
+}
+
+int rust_helper_vmsync_map_phys(unsigned long addr, unsigned long end,
+				const phys_addr_t *phys, const pgprot_t *prot,
+				bool huge, unsigned int *mask)
+{
+	return vmap_range_tracked(addr, end, *phys, *prot,
+				  huge ? PMD_SHIFT : PAGE_SHIFT, mask);
+}
+
+/*
+ * Reserve the memory type of an I/O window (x86 PAT), so that no alias of
+ * it with another type can be made while it is mapped: -EBUSY if the frames
+ * already have a conflicting type.  Nothing to do without PAT.
+ */
+int rust_helper_vmsync_memtype_reserve(const resource_size_t *start,
+				       const resource_size_t *len, bool wc)
+{
+#ifdef CONFIG_X86
+	enum page_cache_mode want = wc ? _PAGE_CACHE_MODE_WC :
+					 _PAGE_CACHE_MODE_UC_MINUS;
+	enum page_cache_mode got = want;
+	int ret;
+
+	ret = memtype_reserve_io(*start, *start + *len, &got);
+	if (ret)
+		return ret;
+	if (got != want) {
+		memtype_free_io(*start, *start + *len);
+		return -EBUSY;
+	}
+#endif
+	return 0;
+}
+
+void rust_helper_vmsync_memtype_free(const resource_size_t *start,
+				     const resource_size_t *len, bool wc)
+{
+#ifdef CONFIG_X86
+	memtype_free_io(*start, *start + *len);
+#endif
+}
+
+#ifdef CONFIG_RUST_VMSYNC_TEST_SUPPORT
+/*
+ * For rust/kernel/vmsync/test_support.rs: a read-only walker of its own for
+ * the audits, the state of the RISC-V lazy flush and PCI accessors.
+ */
 pgd_t *rust_helper_pgd_offset_k(unsigned long addr)
 {
 	return pgd_offset_k(addr);
@@ -59,9 +158,19 @@ bool rust_helper_p4d_none_at(p4d_t *p4d)
 	return p4d_none(p4dp_get(p4d));
 }
 
+bool rust_helper_p4d_leaf_at(p4d_t *p4d)
+{
+	return p4d_leaf(p4dp_get(p4d));
+}
+
 bool rust_helper_pud_none_at(pud_t *pud)
 {
 	return pud_none(pudp_get(pud));
+}
+
+bool rust_helper_pud_leaf_at(pud_t *pud)
+{
+	return pud_leaf(pudp_get(pud));
 }
 
 bool rust_helper_pmd_none_at(pmd_t *pmd)
@@ -94,6 +203,16 @@ unsigned long rust_helper_pte_pfn_at(pte_t *pte)
 	return pte_pfn(ptep_get(pte));
 }
 
+unsigned long rust_helper_page_to_pfn(struct page *page)
+{
+	return page_to_pfn(page);
+}
+
+bool rust_helper_is_vmalloc_addr(unsigned long addr)
+{
+	return is_vmalloc_addr((const void *)addr);
+}
+
 /*
  * By-value variants: pte_t crosses the language boundary as a small struct,
  * returned and passed by value.  Used to check that Rust and C agree on how
@@ -109,119 +228,16 @@ unsigned long rust_helper_pte_pfn_value(pte_t pte)
 	return pte_pfn(pte);
 }
 
-unsigned long rust_helper_pmd_size(void)
-{
-	return PMD_SIZE;
-}
-
-bool rust_helper_is_vmalloc_addr(unsigned long addr)
-{
-	return is_vmalloc_addr((const void *)addr);
-}
-
-/* __p4d_alloc() and friends are static inlines where a level is folded. */
-int rust_helper_p4d_alloc_kernel(pgd_t *pgd, unsigned long addr)
-{
-	return __p4d_alloc(&init_mm, pgd, addr);
-}
-
-int rust_helper_pud_alloc_kernel(p4d_t *p4d, unsigned long addr)
-{
-	return __pud_alloc(&init_mm, p4d, addr);
-}
-
-int rust_helper_pmd_alloc_kernel(pud_t *pud, unsigned long addr)
-{
-	return __pmd_alloc(&init_mm, pud, addr);
-}
-
 void rust_helper_set_pte_kernel(pte_t *pte, unsigned long addr,
 				unsigned long pfn, const pgprot_t *prot)
 {
 	set_pte_at(&init_mm, addr, pte, pfn_pte(pfn, *prot));
 }
 
-void rust_helper_pte_clear_kernel(pte_t *pte, unsigned long addr)
+/* x86 keeps every process pgd on pgd_list, linked through its ptdesc. */
+void *rust_helper_ptdesc_address_of_list(struct list_head *pt_list)
 {
-	pte_clear(&init_mm, addr, pte);
-}
-
-bool rust_helper_vmap_pmd_supported(const pgprot_t *prot)
-{
-	return IS_ENABLED(CONFIG_HAVE_ARCH_HUGE_VMAP) &&
-	       arch_vmap_pmd_supported(*prot);
-}
-
-int rust_helper_pmd_set_huge_at(pmd_t *pmd, const phys_addr_t *phys,
-				const pgprot_t *prot)
-{
-	return pmd_set_huge(pmd, *phys, *prot);
-}
-
-int rust_helper_pmd_clear_huge_at(pmd_t *pmd)
-{
-	return pmd_clear_huge(pmd);
-}
-
-int rust_helper_pmd_free_pte_page_at(pmd_t *pmd, unsigned long addr)
-{
-	return pmd_free_pte_page(pmd, addr);
-}
-
-void rust_helper_pgprot_kernel(pgprot_t *prot)
-{
-	*prot = PAGE_KERNEL;
-}
-
-void rust_helper_pgprot_kernel_wc(pgprot_t *prot)
-{
-	*prot = pgprot_writecombine(PAGE_KERNEL);
-}
-
-void rust_helper_pgprot_kernel_uc(pgprot_t *prot)
-{
-	*prot = pgprot_noncached(PAGE_KERNEL);
-}
-
-unsigned long rust_helper_page_to_pfn(struct page *page)
-{
-	return page_to_pfn(page);
-}
-
-unsigned int rust_helper_arch_page_table_sync_mask(void)
-{
-	return ARCH_PAGE_TABLE_SYNC_MASK;
-}
-
-/* arch_sync_kernel_mappings() only exists where the sync mask is non-zero. */
-void rust_helper_arch_sync_kernel_mappings_checked(unsigned long start,
-						   unsigned long end)
-{
-	if (ARCH_PAGE_TABLE_SYNC_MASK)
-		arch_sync_kernel_mappings(start, end);
-}
-
-void rust_helper_flush_cache_vmap(unsigned long start, unsigned long end)
-{
-	flush_cache_vmap(start, end);
-}
-
-void rust_helper_flush_cache_vunmap(unsigned long start, unsigned long end)
-{
-	flush_cache_vunmap(start, end);
-}
-
-/*
- * bindgen parses the helpers with -DMODULE, and x86 hides this declaration
- * from modules; the helpers themselves are built in.
- */
-#if defined(CONFIG_X86) && defined(MODULE)
-void flush_tlb_kernel_range(unsigned long start, unsigned long end);
-#endif
-
-void rust_helper_flush_tlb_kernel_range(unsigned long start, unsigned long end)
-{
-	flush_tlb_kernel_range(start, end);
+	return ptdesc_address(list_entry(pt_list, struct ptdesc, pt_list));
 }
 
 void rust_helper_preempt_disable(void)
@@ -266,36 +282,7 @@ int rust_helper_lazy_vmap_flush_ack(void)
 #endif
 }
 
-/* x86 keeps every process pgd on pgd_list; NULL elsewhere or at the end. */
-pgd_t *rust_helper_pgd_list_next(pgd_t *prev)
-{
-#ifdef CONFIG_X86
-	struct list_head *pos;
-
-	lockdep_assert_held(&pgd_lock);
-	pos = prev ? virt_to_ptdesc(prev)->pt_list.next : pgd_list.next;
-	if (pos == &pgd_list)
-		return NULL;
-	return (pgd_t *)ptdesc_address(list_entry(pos, struct ptdesc, pt_list));
-#else
-	return NULL;
-#endif
-}
-
-void rust_helper_pgd_list_lock(void)
-{
-#ifdef CONFIG_X86
-	spin_lock(&pgd_lock);
-#endif
-}
-
-void rust_helper_pgd_list_unlock(void)
-{
-#ifdef CONFIG_X86
-	spin_unlock(&pgd_lock);
-#endif
-}
-
+#ifdef CONFIG_PCI
 resource_size_t rust_helper_pci_resource_start(struct pci_dev *pdev, int bar)
 {
 	return pci_resource_start(pdev, bar);
@@ -306,7 +293,15 @@ resource_size_t rust_helper_pci_resource_len(struct pci_dev *pdev, int bar)
 	return pci_resource_len(pdev, bar);
 }
 
-void __iomem *rust_helper_ioremap_at(const phys_addr_t *addr, size_t size)
+unsigned long rust_helper_pci_resource_flags(struct pci_dev *pdev, int bar)
 {
-	return ioremap(*addr, size);
+	return pci_resource_flags(pdev, bar);
 }
+
+void __iomem *rust_helper_ioremap_prot_at(const phys_addr_t *addr, size_t size,
+					  bool wc)
+{
+	return wc ? ioremap_wc(*addr, size) : ioremap(*addr, size);
+}
+#endif /* CONFIG_PCI */
+#endif /* CONFIG_RUST_VMSYNC_TEST_SUPPORT */

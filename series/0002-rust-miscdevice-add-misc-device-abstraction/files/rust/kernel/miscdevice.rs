@@ -14,6 +14,7 @@ use crate::{
     init::PinInit,
     prelude::*,
     str::CStr,
+    sync::{CondVar, SpinLock},
     types::{ForeignOwnable, Opaque},
     ThisModule,
 };
@@ -65,16 +66,26 @@ pub trait MiscDevice: Sized {
 
 /// A registered misc device.
 ///
+/// Every open file of the device uses the file operations inside the registration, so dropping
+/// the registration deregisters the device and then waits until the last such file is released.
+/// A registration owned by its module is only dropped at module exit, when no file can be open:
+/// the file operations hold a reference to the module.
+///
 /// # Invariants
 ///
 /// `inner` is registered with the misc subsystem and points at `fops`; both stay pinned until
-/// the registration is dropped, which deregisters the device.
+/// the registration is dropped, which deregisters the device. `open_files` counts the files
+/// opened through `fops` and not yet released.
 #[pin_data(PinnedDrop)]
 pub struct MiscDeviceRegistration<T> {
     #[pin]
     inner: Opaque<bindings::miscdevice>,
     #[pin]
     fops: Opaque<bindings::file_operations>,
+    #[pin]
+    open_files: SpinLock<usize>,
+    #[pin]
+    released: CondVar,
     _t: PhantomData<T>,
 }
 
@@ -119,12 +130,20 @@ impl<T: MiscDevice> MiscDeviceRegistration<T> {
             // SAFETY: `misc` is valid for writes, see above.
             unsafe { misc.write(dev) };
 
+            let count = crate::new_spinlock!(0usize, "MiscDeviceRegistration::open_files");
+            // SAFETY: The field is valid for writes and pinned; initialising it cannot fail.
+            unsafe { count.__pinned_init(addr_of_mut!((*slot).open_files)) }?;
+            let cv = crate::new_condvar!("MiscDeviceRegistration::released");
+            // SAFETY: As above.
+            unsafe { cv.__pinned_init(addr_of_mut!((*slot).released)) }?;
+
             // SAFETY: `misc` is initialised and pinned; on success it stays registered until
             // `PinnedDrop::drop` deregisters it, on failure nothing refers to it.
             to_result(unsafe { bindings::misc_register(misc) })
         };
         // SAFETY: `init` initialises every field of `Self` or returns an error after which the
-        // slot is not registered anywhere (`_t` is a zero-sized marker).
+        // slot is not registered anywhere (`_t` is a zero-sized marker; the lock and the
+        // condition variable need no cleanup).
         unsafe { crate::init::pin_init_from_closure(init) }
     }
 
@@ -140,6 +159,24 @@ impl<T> PinnedDrop for MiscDeviceRegistration<T> {
     fn drop(self: Pin<&mut Self>) {
         // SAFETY: By the type invariant `inner` is registered.
         unsafe { bindings::misc_deregister(self.inner.get()) };
+        // No new file can be opened; wait for the open ones, which use `fops`.
+        let mut open = self.open_files.lock();
+        while *open != 0 {
+            self.released.wait(&mut open);
+        }
+    }
+}
+
+impl<T> MiscDeviceRegistration<T> {
+    /// The registration whose `fops` `file` was opened with.
+    ///
+    /// # Safety
+    ///
+    /// `file` was opened through the `fops` of a live `MiscDeviceRegistration<T>`.
+    unsafe fn of_file<'a>(file: *mut bindings::file) -> &'a Self {
+        // SAFETY: `f_op` points at the `fops` field of the registration (function contract),
+        // which stays alive while the file is open (type invariant).
+        unsafe { &*crate::container_of!((*file).f_op, Self, fops) }
     }
 }
 
@@ -155,6 +192,9 @@ unsafe extern "C" fn fops_open<T: MiscDevice>(
         Ok(ptr) => ptr,
         Err(err) => return err.to_errno(),
     };
+    // SAFETY: The misc core opened `file` with our `fops` (function contract).
+    let reg = unsafe { MiscDeviceRegistration::<T>::of_file(file) };
+    *reg.open_files.lock() += 1;
     // SAFETY: `file` is valid (function contract); `private_data` is ours from now until
     // `fops_release`, which turns it back into `T::Ptr`.
     unsafe { (*file).private_data = ptr.into_foreign().cast_mut() };
@@ -172,6 +212,14 @@ unsafe extern "C" fn fops_release<T: MiscDevice>(
     // run concurrently with or after release.
     let ptr = unsafe { T::Ptr::from_foreign((*file).private_data) };
     T::release(ptr);
+    // SAFETY: `file` was opened by `fops_open`, which counted it: the registration waits for
+    // the count to drop to zero before it goes.
+    let reg = unsafe { MiscDeviceRegistration::<T>::of_file(file) };
+    let mut open = reg.open_files.lock();
+    *open -= 1;
+    // Woken under the lock: the waiter cannot free the registration before it is released.
+    reg.released.notify_all();
+    drop(open);
     0
 }
 

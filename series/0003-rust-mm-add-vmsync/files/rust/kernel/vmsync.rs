@@ -8,14 +8,16 @@
 //! that `flush_cache_vmap()` now provides):
 //!
 //! 1. reserve kernel virtual addresses ([`VaRange`]);
-//! 2. populate the page tables, remembering which levels were created ([`Batch`], [`PgtblMask`]);
+//! 2. populate the page tables, remembering which levels were modified ([`Batch`],
+//!    [`PgtblMask`]);
 //! 3. if the mask intersects `ARCH_PAGE_TABLE_SYNC_MASK`, call `arch_sync_kernel_mappings()`;
 //! 4. call `flush_cache_vmap()` for the populated range.
 //!
 //! Here steps 3 and 4 are [`Batch::commit`], and the only way to obtain a [`Mapping`] that can be
-//! read or written. Unmapping calls `flush_cache_vunmap()`, clears the entries and then calls
-//! `flush_tlb_kernel_range()`, as `vunmap()` does. Page-table pages stay with the kernel page
-//! tables, as they do for vmalloc.
+//! read or written. The page tables themselves are only ever touched by mm/vmalloc.c:
+//! `vmap_pages_range_tracked()`, `vmap_range_tracked()` and `vunmap_range_tracked()` walk,
+//! allocate and clear them (PMD leaves included) and report the levels they modified; this
+//! module owns the protocol around them.
 //!
 //! C headers: [`include/linux/vmalloc.h`](srctree/include/linux/vmalloc.h),
 //! [`include/linux/pgtable.h`](srctree/include/linux/pgtable.h),
@@ -24,20 +26,42 @@
 use crate::{
     alloc::{flags::GFP_KERNEL, KVec},
     bindings,
-    error::{code::*, to_result, Error, Result},
+    error::{code::*, Result},
     page::{Page, PAGE_SIZE},
+    sync::Arc,
 };
-#[cfg(CONFIG_PCI)]
-use crate::{str::CStr, sync::Arc};
 use core::ops::{BitOr, BitOrAssign};
 use core::ptr::NonNull;
-use core::sync::atomic::{AtomicUsize, Ordering};
+
+#[cfg(CONFIG_RUST_VMSYNC_TEST_SUPPORT)]
+pub mod test_support;
+
+#[cfg(CONFIG_RUST_VMSYNC_TEST_SUPPORT)]
+use test_support::stats;
+
+/// Without test support there is nothing to count.
+#[cfg(not(CONFIG_RUST_VMSYNC_TEST_SUPPORT))]
+mod stats {
+    pub(super) fn ranges(_: isize) {}
+    pub(super) fn pages(_: isize) {}
+    pub(super) fn synced() {}
+    pub(super) fn flushed() {}
+    pub(super) fn failed_reserve() {}
+    pub(super) fn failed_bookkeeping() {}
+    pub(super) fn failed_map() {}
+}
+
+// `flush_tlb_kernel_range()` is for built-in code only: x86 hides its declaration from modules,
+// and the bindings are generated as for a module. This crate is built in.
+extern "C" {
+    fn flush_tlb_kernel_range(start: crate::ffi::c_ulong, end: crate::ffi::c_ulong);
+}
 
 /// Page-table levels modified while building a mapping, as the C `PGTBL_*_MODIFIED` bits.
 ///
-/// A level's bit is set when an entry at that level was filled in: `PGD` when a new P4D table was
-/// hooked into a PGD entry, ..., `PMD` when a PTE table (or a PMD leaf) was installed, `PTE` when
-/// a leaf PTE was written.
+/// A level's bit is set when an entry at that level was filled in or cleared: `PGD` when a new
+/// P4D table was hooked into a PGD entry, ..., `PMD` when a PTE table or a PMD leaf was
+/// installed or a PMD leaf cleared, `PTE` when leaf PTEs were written or cleared.
 ///
 /// # Examples
 ///
@@ -57,19 +81,17 @@ use core::sync::atomic::{AtomicUsize, Ordering};
 pub struct PgtblMask(u32);
 
 impl PgtblMask {
-    /// A PGD entry was populated.
+    /// A PGD entry was modified.
     pub const PGD: Self = Self(bindings::PGTBL_PGD_MODIFIED);
-    /// A P4D entry was populated.
+    /// A P4D entry was modified.
     pub const P4D: Self = Self(bindings::PGTBL_P4D_MODIFIED);
-    /// A PUD entry was populated.
+    /// A PUD entry was modified.
     pub const PUD: Self = Self(bindings::PGTBL_PUD_MODIFIED);
-    /// A PMD entry was populated.
+    /// A PMD entry was modified.
     pub const PMD: Self = Self(bindings::PGTBL_PMD_MODIFIED);
-    /// A PTE was written.
+    /// A PTE was modified.
     pub const PTE: Self = Self(bindings::PGTBL_PTE_MODIFIED);
     const ALL: u32 = Self::PGD.0 | Self::P4D.0 | Self::PUD.0 | Self::PMD.0 | Self::PTE.0;
-    /// Number of levels (bits).
-    pub const LEVELS: usize = 5;
 
     /// The empty mask.
     pub const fn empty() -> Self {
@@ -163,139 +185,10 @@ pub fn check_window(size: usize, offset: usize, len: usize) -> Result<usize> {
     Ok(end)
 }
 
-/// Returns `true` if a PMD leaf can map `[va, va + pmd_size)` to `pa`: both are aligned to
-/// `pmd_size` and at least `pmd_size` bytes of the chunk remain.
-///
-/// # Examples
-///
-/// ```
-/// use kernel::vmsync::pmd_leaf_fits;
-///
-/// const M2: usize = 2 << 20;
-/// assert!(pmd_leaf_fits(4 * M2, 6 * M2 as u64, M2, M2));
-/// assert!(!pmd_leaf_fits(4 * M2, 6 * M2 as u64 + 4096, M2, M2));
-/// assert!(!pmd_leaf_fits(4 * M2 + 4096, 6 * M2 as u64, M2, M2));
-/// assert!(!pmd_leaf_fits(4 * M2, 6 * M2 as u64, M2 - 4096, M2));
-/// ```
-pub fn pmd_leaf_fits(va: usize, pa: u64, remaining: usize, pmd_size: usize) -> bool {
-    pmd_size != 0 && va % pmd_size == 0 && pa % (pmd_size as u64) == 0 && remaining >= pmd_size
-}
-
-/// Returns `true` if `[a, a + alen)` and `[b, b + blen)` overlap (no overflow possible for
-/// windows accepted by [`check_window`]).
-///
-/// # Examples
-///
-/// ```
-/// use kernel::vmsync::windows_overlap;
-///
-/// assert!(windows_overlap(0, 8192, 4096, 4096));
-/// assert!(!windows_overlap(0, 4096, 4096, 4096));
-/// assert!(!windows_overlap(8192, 4096, 0, 8192));
-/// ```
-pub fn windows_overlap(a: usize, alen: usize, b: usize, blen: usize) -> bool {
-    a < b + blen && b < a + alen
-}
-
-static LIVE_RANGES: AtomicUsize = AtomicUsize::new(0);
-static LIVE_LEAVES: AtomicUsize = AtomicUsize::new(0);
-static TABLES_ALLOCATED: AtomicUsize = AtomicUsize::new(0);
-static SYNCS: AtomicUsize = AtomicUsize::new(0);
-static FLUSHES: AtomicUsize = AtomicUsize::new(0);
-static FAILED_RESERVE: AtomicUsize = AtomicUsize::new(0);
-static FAILED_BOOKKEEPING: AtomicUsize = AtomicUsize::new(0);
-#[allow(clippy::declare_interior_mutable_const)]
-const ZERO: AtomicUsize = AtomicUsize::new(0);
-static FAILED_TABLES: [AtomicUsize; PgtblMask::LEVELS] = [ZERO; PgtblMask::LEVELS];
-
-/// Global counters, for leak checks and benchmarks.
-#[derive(Copy, Clone, Debug, Default)]
-pub struct Stats {
-    /// Reserved ranges currently alive.
-    pub live_ranges: usize,
-    /// Leaf entries (PTEs and PMD leaves) currently installed.
-    pub live_leaves: usize,
-    /// Page-table pages allocated by batches since boot (they are never freed, as for vmalloc).
-    pub tables_allocated: usize,
-    /// Calls of `arch_sync_kernel_mappings()` since boot.
-    pub syncs: usize,
-    /// Commit-time flushes since boot.
-    pub flushes: usize,
-    /// Failed allocations since boot: `reserve` the VA reservations, `bookkeeping` the chunk
-    /// lists, `tables[i]` the page-table pages to hang below an entry of the level whose
-    /// [`PgtblMask`] bit is `1 << i` (so `tables[3]` counts PTE tables).
-    pub failed: Failures,
-}
-
-/// Allocation failures by allocation point, see [`Stats::failed`].
-#[derive(Copy, Clone, Debug, Default)]
-pub struct Failures {
-    /// `get_vm_area()` returned NULL.
-    pub reserve: usize,
-    /// A chunk list could not grow.
-    pub bookkeeping: usize,
-    /// A page-table page could not be allocated, by level of the entry to populate.
-    pub tables: [usize; PgtblMask::LEVELS],
-}
-
-/// Returns the current global counters.
-pub fn stats() -> Stats {
-    Stats {
-        live_ranges: LIVE_RANGES.load(Ordering::Relaxed),
-        live_leaves: LIVE_LEAVES.load(Ordering::Relaxed),
-        tables_allocated: TABLES_ALLOCATED.load(Ordering::Relaxed),
-        syncs: SYNCS.load(Ordering::Relaxed),
-        flushes: FLUSHES.load(Ordering::Relaxed),
-        failed: Failures {
-            reserve: FAILED_RESERVE.load(Ordering::Relaxed),
-            bookkeeping: FAILED_BOOKKEEPING.load(Ordering::Relaxed),
-            tables: core::array::from_fn(|i| FAILED_TABLES[i].load(Ordering::Relaxed)),
-        },
-    }
-}
-
-/// Counts a failed allocation at `counter` and returns `ENOMEM`.
-fn failed(counter: &AtomicUsize) -> Error {
-    counter.fetch_add(1, Ordering::Relaxed);
-    ENOMEM
-}
-
-/// Turns the return value of a `*_alloc_kernel()` helper populating an entry of `level` into a
-/// `Result`, counting failures.
-fn table_alloc(level: PgtblMask, ret: crate::ffi::c_int) -> Result {
-    if ret == 0 {
-        return Ok(());
-    }
-    Err(failed(&FAILED_TABLES[level.0.trailing_zeros() as usize]))
-}
-
-/// The size a PMD leaf maps (`PMD_SIZE`).
-pub fn pmd_leaf_size() -> usize {
+/// The size a PMD entry maps (`PMD_SIZE`).
+pub fn pmd_size() -> usize {
     // SAFETY: Returns a constant.
     unsafe { bindings::pmd_size() as usize }
-}
-
-/// The end of the span of the PTE table that covers `addr` (a `PMD_SIZE` region), or `end` if
-/// that comes first.
-///
-/// Not `pmd_addr_end()`: where the PMD level is folded (2-level x86-32) that is `end` itself,
-/// because generic walkers step at the PGD level there, while the walks here go entry by entry
-/// through one PTE table at a time.
-fn table_end(addr: usize, end: usize) -> usize {
-    let size = pmd_leaf_size();
-    let boundary = addr.wrapping_add(size) & !(size - 1);
-    // Compared minus one, so that a boundary that wrapped to 0 counts as the top.
-    if boundary.wrapping_sub(1) < end - 1 {
-        boundary
-    } else {
-        end
-    }
-}
-
-/// Returns `true` where the architecture defers the post-vmap TLB flush to the trap path
-/// (RISC-V 64-bit), which [`observe_lazy_flush`] can watch.
-pub fn has_lazy_flush() -> bool {
-    cfg!(all(CONFIG_RISCV, CONFIG_64BIT))
 }
 
 /// A reserved range of kernel virtual addresses in the vmalloc area.
@@ -336,11 +229,14 @@ impl VaRange {
 
     fn reserve_inner(size: usize, aligned: bool) -> Result<Self> {
         check_window(usize::MAX & !(PAGE_SIZE - 1), 0, size)?;
-        let slack = if aligned { pmd_leaf_size() } else { 0 };
+        let slack = if aligned { pmd_size() } else { 0 };
         let total = size.checked_add(slack).ok_or(EOVERFLOW)?;
         // SAFETY: FFI call without preconditions; returns NULL or a new area that we own.
         let area = unsafe { bindings::get_vm_area(total as _, bindings::VM_IOREMAP as _) };
-        let area = NonNull::new(area).ok_or_else(|| failed(&FAILED_RESERVE))?;
+        let Some(area) = NonNull::new(area) else {
+            stats::failed_reserve();
+            return Err(ENOMEM);
+        };
         // SAFETY: `area` is a valid `vm_struct` we own.
         let base = unsafe { (*area.as_ptr()).addr } as usize;
         let start = if aligned {
@@ -348,7 +244,7 @@ impl VaRange {
         } else {
             base
         };
-        LIVE_RANGES.fetch_add(1, Ordering::Relaxed);
+        stats::ranges(1);
         // INVARIANT: `[start, start + size)` is inside `[base, base + total)` and page aligned.
         Ok(Self { area, start, size })
     }
@@ -367,70 +263,19 @@ impl VaRange {
     pub fn end(&self) -> usize {
         self.start + self.size
     }
-
-    /// Walks the kernel page tables for the window `[offset, offset + len)` of the range
-    /// without changing them and returns the levels that mapping it with PTEs would populate,
-    /// not counting [`PgtblMask::PTE`].
-    ///
-    /// This is an audit aid: it predicts the mask of a batch independently of the batch code.
-    /// Errors: see [`check_window`].
-    pub fn levels_to_populate(&self, offset: usize, len: usize) -> Result<PgtblMask> {
-        let end = self.start + check_window(self.size, offset, len)?;
-        let mut mask = PgtblMask::empty();
-        let mut addr = self.start + offset;
-        while addr < end {
-            let next = table_end(addr, end);
-            mask |= predict_levels(addr);
-            addr = next;
-        }
-        Ok(mask)
-    }
-}
-
-/// Predicts which levels populating a PTE for kernel address `addr` would modify.
-fn predict_levels(addr: usize) -> PgtblMask {
-    // SAFETY: The walk only reads kernel page-table entries of the vmalloc area, which are never
-    // freed; `*_offset()` is only applied to entries that are present.
-    unsafe {
-        let pgd = bindings::pgd_offset_k(addr as _);
-        let p4d = bindings::p4d_offset(pgd, addr as _);
-        let folded_p4d = p4d.cast() == pgd;
-        // An empty upper entry means every table below it is new too; a folded P4D level
-        // shares its entry with the PGD and is never reported on its own.
-        let below_p4d = PgtblMask::PUD | PgtblMask::PMD;
-        if bindings::pgd_none_at(pgd) {
-            let p4d_bit = if folded_p4d {
-                PgtblMask::empty()
-            } else {
-                PgtblMask::P4D
-            };
-            return PgtblMask::PGD | p4d_bit | below_p4d;
-        }
-        if bindings::p4d_none_at(p4d) {
-            return PgtblMask::P4D | below_p4d;
-        }
-        let pud = bindings::pud_offset(p4d, addr as _);
-        if bindings::pud_none_at(pud) {
-            return PgtblMask::PUD | PgtblMask::PMD;
-        }
-        let pmd = bindings::pmd_offset(pud, addr as _);
-        if bindings::pmd_none_at(pmd) {
-            return PgtblMask::PMD;
-        }
-    }
-    PgtblMask::empty()
 }
 
 impl Drop for VaRange {
     fn drop(&mut self) {
-        LIVE_RANGES.fetch_sub(1, Ordering::Relaxed);
-        // SAFETY: By the type invariant we own `area`; no entry of ours is left in it because
-        // batches and mappings clear their entries before giving the range back.
+        stats::ranges(-1);
+        // SAFETY: By the type invariant we own `area`. Batches and mappings clear their entries
+        // before the range goes; `free_vm_area()` defers the TLB flush to the vmap-area purge,
+        // which runs before the addresses are handed out again.
         unsafe { bindings::free_vm_area(self.area.as_ptr()) };
     }
 }
 
-/// Memory type of an I/O or pfn mapping.
+/// Memory type of a [`Batch::map_pfns`] chunk.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum Prot {
     /// Normal cached kernel memory (`PAGE_KERNEL`).
@@ -457,166 +302,83 @@ impl Prot {
     }
 }
 
-/// A PCI BAR claimed for mapping, found by vendor and device id.
+/// Memory type of an I/O window: never write-back.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum IoProt {
+    /// Write-combining.
+    WriteCombine,
+    /// Uncached.
+    Uncached,
+}
+
+impl From<IoProt> for Prot {
+    fn from(p: IoProt) -> Self {
+        match p {
+            IoProt::WriteCombine => Prot::WriteCombine,
+            IoProt::Uncached => Prot::Uncached,
+        }
+    }
+}
+
+/// Memory-mapped I/O that a [`Batch`] may map, e.g. a PCI BAR its owner claimed.
+///
+/// # Safety
+///
+/// `[phys_start(), phys_start() + len())` is memory-mapped I/O (not RAM), page aligned, owned
+/// by the implementer and valid for as long as the value lives; both methods always return the
+/// same values.
+pub unsafe trait IoRegion: Send + Sync {
+    /// The first physical address of the region.
+    fn phys_start(&self) -> u64;
+
+    /// The size of the region in bytes.
+    fn len(&self) -> usize;
+
+    /// Returns `true` if the region is empty.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// The memory type of an I/O window, reserved (x86 PAT) for as long as it is mapped, so that no
+/// alias with a conflicting type can be made.
 ///
 /// # Invariants
 ///
-/// `pdev` holds a reference; the device is enabled and BAR `bar` is requested by us, covering
-/// physical addresses `[start, start + len)`.
-#[cfg(CONFIG_PCI)]
-pub struct PciBar {
-    pdev: NonNull<bindings::pci_dev>,
-    bar: i32,
+/// `[start, start + len)` was reserved as `prot` by `rust_helper_vmsync_memtype_reserve()`.
+struct Memtype {
     start: u64,
     len: u64,
+    prot: IoProt,
 }
 
-#[cfg(CONFIG_PCI)]
-// SAFETY: The device reference and the region request may be released from any thread.
-unsafe impl Send for PciBar {}
-
-#[cfg(CONFIG_PCI)]
-// SAFETY: Shared references only read immutable fields.
-unsafe impl Sync for PciBar {}
-
-#[cfg(CONFIG_PCI)]
-impl PciBar {
-    /// Finds the first PCI device `vendor:device`, enables it and requests BAR `bar`.
-    ///
-    /// Errors: `ENODEV` if there is no such device or the BAR is empty, or the error of enabling
-    /// the device or requesting the region (`EBUSY` if someone else owns it). May sleep.
-    pub fn claim(vendor: u16, device: u16, bar: u32, name: &'static CStr) -> Result<Self> {
-        if bar >= 6 {
-            return Err(EINVAL);
-        }
-        let bar = bar as i32;
-        // SAFETY: FFI call; `from == NULL` starts the search. Returns a referenced device.
-        let pdev = unsafe {
-            bindings::pci_get_device(vendor.into(), device.into(), core::ptr::null_mut())
-        };
-        let pdev = NonNull::new(pdev).ok_or(ENODEV)?;
-        // SAFETY: `pdev` is a valid, referenced device.
-        let (start, len) = unsafe {
-            (
-                bindings::pci_resource_start(pdev.as_ptr(), bar),
-                bindings::pci_resource_len(pdev.as_ptr(), bar),
-            )
-        };
-        let res = if len == 0 {
-            Err(ENODEV)
-        } else {
-            // SAFETY: `pdev` is valid.
-            to_result(unsafe { bindings::pci_enable_device_mem(pdev.as_ptr()) })
-        };
-        if let Err(e) = res {
-            // SAFETY: Drops the reference from `pci_get_device()`.
-            unsafe { bindings::pci_dev_put(pdev.as_ptr()) };
-            return Err(e);
-        }
-        // SAFETY: `pdev` is valid and enabled; `name` is static.
-        if let Err(e) = to_result(unsafe {
-            bindings::pci_request_region(pdev.as_ptr(), bar, name.as_char_ptr())
-        }) {
-            // SAFETY: Undo the enable and drop the reference.
-            unsafe {
-                bindings::pci_disable_device(pdev.as_ptr());
-                bindings::pci_dev_put(pdev.as_ptr());
-            }
-            return Err(e);
-        }
-        // `resource_size_t` is 32 bits wide on some configurations, 64 on others.
-        #[allow(clippy::unnecessary_cast)]
-        let (start, len) = (start as u64, len as u64);
-        // INVARIANT: Referenced, enabled and requested above.
+impl Memtype {
+    fn reserve(start: u64, len: usize, prot: IoProt) -> Result<Self> {
+        let (s, l) = (
+            start as bindings::resource_size_t,
+            len as bindings::resource_size_t,
+        );
+        let wc = prot == IoProt::WriteCombine;
+        // SAFETY: Pure bookkeeping on physical addresses, passed by pointer (see
+        // rust/helpers/vmsync.c).
+        crate::error::to_result(unsafe { bindings::vmsync_memtype_reserve(&s, &l, wc) })?;
+        // INVARIANT: Reserved just above.
         Ok(Self {
-            pdev,
-            bar,
             start,
-            len,
+            len: len as u64,
+            prot,
         })
     }
-
-    /// The page frame number of the page at `offset` in the BAR.
-    pub fn pfn_at(&self, offset: usize) -> usize {
-        ((self.start + offset as u64) / PAGE_SIZE as u64) as usize
-    }
-
-    /// The size of the BAR in bytes.
-    pub fn len(&self) -> usize {
-        self.len as usize
-    }
-
-    /// Returns `true` if the BAR is empty (never, for a claimed BAR).
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
-    /// Maps `[offset, offset + len)` of the BAR with a separate, uncached `ioremap()`; used to
-    /// check a [`Mapping`] through an independent alias.
-    ///
-    /// May sleep.
-    pub fn ioremap(&self, offset: usize, len: usize) -> Result<IoAlias> {
-        check_window(self.len(), offset, len)?;
-        let phys = (self.start + offset as u64) as bindings::phys_addr_t;
-        // SAFETY: The window lies inside the BAR we own (checked above); `phys` is passed by
-        // pointer (see rust/helpers/vmsync.c).
-        let addr = unsafe { bindings::ioremap_at(&phys, len) };
-        let addr = NonNull::new(addr.cast::<u8>()).ok_or(ENOMEM)?;
-        Ok(IoAlias { addr, len })
-    }
 }
 
-#[cfg(CONFIG_PCI)]
-impl Drop for PciBar {
+impl Drop for Memtype {
     fn drop(&mut self) {
-        // SAFETY: By the type invariant the region is requested, the device enabled and
-        // referenced by us.
-        unsafe {
-            bindings::pci_release_region(self.pdev.as_ptr(), self.bar);
-            bindings::pci_disable_device(self.pdev.as_ptr());
-            bindings::pci_dev_put(self.pdev.as_ptr());
-        }
-    }
-}
-
-/// An `ioremap()` of part of a [`PciBar`].
-///
-/// # Invariants
-///
-/// `addr` is an `ioremap()` cookie for `len` bytes, unmapped on drop.
-#[cfg(CONFIG_PCI)]
-pub struct IoAlias {
-    addr: NonNull<u8>,
-    len: usize,
-}
-
-#[cfg(CONFIG_PCI)]
-impl IoAlias {
-    /// Reads the byte at `offset`.
-    pub fn read8(&self, offset: usize) -> Result<u8> {
-        if offset >= self.len {
-            return Err(ERANGE);
-        }
-        // SAFETY: `offset` is inside the mapping (checked above, type invariant).
-        Ok(unsafe { core::ptr::read_volatile(self.addr.as_ptr().add(offset)) })
-    }
-
-    /// Writes the byte at `offset`.
-    pub fn write8(&self, offset: usize, val: u8) -> Result {
-        if offset >= self.len {
-            return Err(ERANGE);
-        }
-        // SAFETY: `offset` is inside the mapping (checked above, type invariant).
-        unsafe { core::ptr::write_volatile(self.addr.as_ptr().add(offset), val) };
-        Ok(())
-    }
-}
-
-#[cfg(CONFIG_PCI)]
-impl Drop for IoAlias {
-    fn drop(&mut self) {
-        // SAFETY: `addr` came from `ioremap()` (type invariant).
-        unsafe { bindings::iounmap(self.addr.as_ptr().cast()) };
+        let (s, l) = (
+            self.start as bindings::resource_size_t,
+            self.len as bindings::resource_size_t,
+        );
+        // SAFETY: Reserved by `reserve` (type invariant).
+        unsafe { bindings::vmsync_memtype_free(&s, &l, self.prot == IoProt::WriteCombine) };
     }
 }
 
@@ -624,22 +386,16 @@ impl Drop for IoAlias {
 pub enum Backing {
     /// Discontiguous pages, owned by the mapping.
     Pages(KVec<Page>),
-    /// A window of a PCI BAR.
-    #[cfg(CONFIG_PCI)]
+    /// Pages borrowed from the caller of [`Batch::map_page_slice`].
+    BorrowedPages,
+    /// A window of an I/O region.
     Io {
-        /// The BAR.
-        bar: Arc<PciBar>,
-        /// Offset of the window in the BAR.
-        bar_offset: usize,
+        /// The region, kept alive by the mapping.
+        region: Arc<dyn IoRegion>,
+        /// Offset of the window in the region.
+        region_offset: usize,
         /// Memory type.
-        prot: Prot,
-    },
-    /// A list of frames, owned by the caller.
-    PfnList {
-        /// The frames, one per page.
-        pfns: KVec<usize>,
-        /// Memory type.
-        prot: Prot,
+        prot: IoProt,
     },
     /// A raw pfn range, owned by the caller.
     Pfn {
@@ -656,30 +412,23 @@ pub struct Chunk {
     pub offset: usize,
     /// Length in bytes.
     pub len: usize,
-    /// Number of PMD leaves used for this chunk.
-    pub pmd_leaves: usize,
     /// What is mapped there.
     pub backing: Backing,
+    /// Dropped after the chunk is unmapped, releasing the memory type of an I/O window.
+    _memtype: Option<Memtype>,
 }
 
-/// How [`Batch::commit`] makes new translations visible.
+/// How new translations are made visible at [`Batch::commit`], and old ones dropped when a
+/// [`Mapping`] is dropped.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum FlushPolicy {
-    /// `flush_cache_vmap()`: on RISC-V 64-bit this arms the lazy `sfence.vma` in the trap path.
+    /// `flush_cache_vmap()` at commit (on RISC-V 64-bit this arms the lazy `sfence.vma` of the
+    /// trap path); at drop, the TLB flush is left to the vmap-area purge, as `vunmap()` does.
     ArchDefault,
-    /// `flush_tlb_kernel_range()` of exactly the committed range (plus `flush_cache_vmap()` on
-    /// architectures where that hook is not the lazy TLB scheme).
+    /// `flush_tlb_kernel_range()` of exactly the committed span at commit (plus
+    /// `flush_cache_vmap()` where that hook is not the lazy TLB scheme), and of the span at drop,
+    /// before the pages or I/O frames are released.
     Eager,
-}
-
-/// Test-only switches that break the protocol on purpose, so that audits can be shown to fail.
-#[cfg(CONFIG_RUST_VMSYNC_TEST_CONTROLS)]
-#[derive(Copy, Clone, Debug, Default)]
-pub struct Sabotage {
-    /// Do not call `arch_sync_kernel_mappings()` even if the mask requires it.
-    pub skip_sync: bool,
-    /// Do not flush at all.
-    pub skip_flush: bool,
 }
 
 /// What a commit did.
@@ -697,235 +446,49 @@ pub struct CommitInfo {
     pub flushed: bool,
     /// The flush policy.
     pub policy: FlushPolicy,
-    /// Page-table pages the batch allocated.
-    pub tables: usize,
-    /// Leaf entries the batch wrote.
-    pub leaves: usize,
 }
 
-/// Chunks and page-table state shared by [`Batch`] and [`Mapping`].
-struct Entries {
-    range: VaRange,
-    chunks: KVec<Chunk>,
-    mask: PgtblMask,
-    tables: usize,
-    leaves: usize,
+/// Most page pointers handed to C per call: enough to amortise the walk from the PGD, little
+/// enough for the stack.
+const PAGE_BATCH: usize = 64;
+
+/// Syncs `[start, end)` if `mask` needs it; returns whether it did.
+fn sync_if_needed(mask: PgtblMask, start: usize, end: usize) -> bool {
+    if start == end || !mask.needs_sync() {
+        return false;
+    }
+    // SAFETY: `[start, end)` lies in a range we reserved; the helper calls
+    // `arch_sync_kernel_mappings()` where the architecture has one.
+    unsafe { bindings::arch_sync_kernel_mappings_checked(start as _, end as _) };
+    stats::synced();
+    true
 }
 
-impl Entries {
-    /// Walks to the PMD entry of `addr`, allocating missing upper tables like the kernel's
-    /// `*_alloc_track()` helpers and recording the levels it populated.
-    fn walk_alloc_pmd(&mut self, addr: usize) -> Result<*mut bindings::pmd_t> {
-        // SAFETY: `addr` is inside our reserved range in the kernel page tables; each level is
-        // allocated (under `init_mm.page_table_lock` inside the C helpers) before it is walked.
-        unsafe {
-            let pgd = bindings::pgd_offset_k(addr as _);
-            if bindings::pgd_none_at(pgd) {
-                table_alloc(PgtblMask::PGD, bindings::p4d_alloc_kernel(pgd, addr as _))?;
-                self.note_table(PgtblMask::PGD);
-            }
-            let p4d = bindings::p4d_offset(pgd, addr as _);
-            if bindings::p4d_none_at(p4d) {
-                table_alloc(PgtblMask::P4D, bindings::pud_alloc_kernel(p4d, addr as _))?;
-                self.note_table(PgtblMask::P4D);
-            }
-            let pud = bindings::pud_offset(p4d, addr as _);
-            if bindings::pud_none_at(pud) {
-                table_alloc(PgtblMask::PUD, bindings::pmd_alloc_kernel(pud, addr as _))?;
-                self.note_table(PgtblMask::PUD);
-            }
-            Ok(bindings::pmd_offset(pud, addr as _))
-        }
+/// Clears `[start, end)` with the kernel's walker and returns the levels that modified.
+///
+/// # Safety
+///
+/// `[start, end)` lies in a range reserved by the caller, who owns every entry there.
+unsafe fn unmap_tracked(start: usize, end: usize) -> PgtblMask {
+    let mut mask = 0;
+    if start < end {
+        // SAFETY: Function contract.
+        unsafe { bindings::vunmap_range_tracked(start as _, end as _, &mut mask) };
     }
-
-    fn note_table(&mut self, level: PgtblMask) {
-        self.mask |= level;
-        self.tables += 1;
-        TABLES_ALLOCATED.fetch_add(1, Ordering::Relaxed);
-    }
-
-    fn check_free(&self, offset: usize, len: usize) -> Result<usize> {
-        let end = check_window(self.range.size(), offset, len)?;
-        if self
-            .chunks
-            .iter()
-            .any(|c| windows_overlap(c.offset, c.len, offset, len))
-        {
-            return Err(EBUSY);
-        }
-        Ok(end)
-    }
-
-    /// Installs leaves for `[offset, offset + len)`; `pfn_at(i)` is the pfn of page `i` and
-    /// `contiguous` says whether `pfn_at(i) == pfn_at(0) + i`, which allows PMD leaves.
-    /// Returns the number of PMD leaves used. On error, everything it installed is cleared.
-    fn install(
-        &mut self,
-        offset: usize,
-        len: usize,
-        prot: Prot,
-        contiguous: bool,
-        pfn_at: &dyn Fn(usize) -> usize,
-    ) -> Result<usize> {
-        let pgprot = prot.to_pgprot();
-        let start = self.range.start() + offset;
-        let end = start + len;
-        let pmd_size = pmd_leaf_size();
-        // SAFETY: Reads a constant / CPU feature.
-        let huge_ok = contiguous && unsafe { bindings::vmap_pmd_supported(&pgprot) };
-        let mut addr = start;
-        let mut huge = 0;
-        let res = (|| -> Result {
-            while addr < end {
-                let pmd = self.walk_alloc_pmd(addr)?;
-                let next = table_end(addr, end);
-                let idx = (addr - start) / PAGE_SIZE;
-                let pa = (pfn_at(idx) as u64) * PAGE_SIZE as u64;
-                if huge_ok && pmd_leaf_fits(addr, pa, end - addr, pmd_size) {
-                    let phys = pa as bindings::phys_addr_t;
-                    // SAFETY: `pmd` is our entry (the range is reserved for us). A PTE table left
-                    // by an earlier user of these addresses is empty and may be freed.
-                    let free = unsafe {
-                        bindings::pmd_none_at(pmd)
-                            || (!bindings::pmd_leaf_at(pmd)
-                                && bindings::pmd_free_pte_page_at(pmd, addr as _) != 0)
-                    };
-                    // SAFETY: As above; `pgprot` is valid.
-                    if free && unsafe { bindings::pmd_set_huge_at(pmd, &phys, &pgprot) } != 0 {
-                        self.mask |= PgtblMask::PMD;
-                        self.leaves += 1;
-                        huge += 1;
-                        LIVE_LEAVES.fetch_add(1, Ordering::Relaxed);
-                        addr = next;
-                        continue;
-                    }
-                }
-                // SAFETY: `pmd` is a valid entry of the kernel page tables.
-                unsafe {
-                    if bindings::pmd_none_at(pmd) {
-                        table_alloc(PgtblMask::PMD, bindings::__pte_alloc_kernel(pmd))?;
-                        self.note_table(PgtblMask::PMD);
-                    } else if bindings::pmd_leaf_at(pmd) {
-                        return Err(EBUSY);
-                    }
-                }
-                // SAFETY: The PMD points at a PTE table covering `[addr, next)`.
-                let mut pte = unsafe { bindings::pte_offset_kernel(pmd, addr as _) };
-                let mut i = idx;
-                let mut written = 0;
-                while addr < next {
-                    // SAFETY: `pte` stays inside the table (`addr < next`).
-                    let busy = unsafe { !bindings::pte_none_at(pte) };
-                    if busy {
-                        break;
-                    }
-                    // SAFETY: As above; the entry is empty and in our range.
-                    unsafe {
-                        bindings::set_pte_kernel(pte, addr as _, pfn_at(i) as _, &pgprot);
-                        pte = pte.add(1);
-                    }
-                    written += 1;
-                    i += 1;
-                    addr += PAGE_SIZE;
-                }
-                // Counters once per PTE table rather than per entry.
-                if written > 0 {
-                    self.mask |= PgtblMask::PTE;
-                    self.leaves += written;
-                    LIVE_LEAVES.fetch_add(written, Ordering::Relaxed);
-                }
-                if addr < next {
-                    return Err(EBUSY);
-                }
-            }
-            Ok(())
-        })();
-        match res {
-            Ok(()) => Ok(huge),
-            Err(e) => {
-                self.clear(start, addr);
-                // SAFETY: Entries were cleared; drop any translation of them.
-                unsafe { bindings::flush_tlb_kernel_range(start as _, end as _) };
-                Err(e)
-            }
-        }
-    }
-
-    /// Clears the leaves in `[start, end)` (no flush). Only touches entries this value installed.
-    fn clear(&mut self, start: usize, end: usize) {
-        let mut addr = start;
-        let mut cleared = 0;
-        while addr < end {
-            let next = table_end(addr, end);
-            // SAFETY: Read-only walk of present kernel tables covering our range; leaves are
-            // cleared with the arch helpers. Nothing else maps into our reserved range.
-            unsafe {
-                let pmd = match find_pmd(bindings::pgd_offset_k(addr as _), addr) {
-                    Some(pmd) => pmd,
-                    None => {
-                        addr = next;
-                        continue;
-                    }
-                };
-                if bindings::pmd_none_at(pmd) {
-                    addr = next;
-                    continue;
-                }
-                if bindings::pmd_leaf_at(pmd) {
-                    bindings::pmd_clear_huge_at(pmd);
-                    cleared += 1;
-                    addr = next;
-                    continue;
-                }
-                let mut pte = bindings::pte_offset_kernel(pmd, addr as _);
-                while addr < next {
-                    if !bindings::pte_none_at(pte) {
-                        bindings::pte_clear_kernel(pte, addr as _);
-                        cleared += 1;
-                    }
-                    pte = pte.add(1);
-                    addr += PAGE_SIZE;
-                }
-            }
-        }
-        LIVE_LEAVES.fetch_sub(cleared, Ordering::Relaxed);
-    }
-
-    fn span(&self) -> Option<(usize, usize)> {
-        let lo = self.chunks.iter().map(|c| c.offset).min()?;
-        let hi = self.chunks.iter().map(|c| c.offset + c.len).max()?;
-        Some((self.range.start() + lo, self.range.start() + hi))
-    }
-
-    fn clear_all(&mut self) {
-        let (start, end) = (self.range.start(), self.range.end());
-        for i in 0..self.chunks.len() {
-            let (o, l) = (self.chunks[i].offset, self.chunks[i].len);
-            self.clear(start + o, start + o + l);
-        }
-        // SAFETY: The entries are gone; remove any cached translation of the range.
-        unsafe { bindings::flush_tlb_kernel_range(start as _, end as _) };
-        // Only now may the pages (and the BAR) go: no translation of them is left.
-        drop(core::mem::take(&mut self.chunks));
-    }
-
-    /// Makes room for one more chunk, so that recording a mapped chunk cannot fail.
-    fn reserve_chunk(&mut self) -> Result {
-        self.chunks
-            .reserve(1, GFP_KERNEL)
-            .map_err(|_| failed(&FAILED_BOOKKEEPING))
-    }
-
-    fn push_chunk(&mut self, chunk: Chunk) -> Result {
-        self.chunks.push(chunk, GFP_KERNEL).map_err(|_| ENOMEM)
-    }
+    PgtblMask(mask)
 }
 
 /// An uncommitted set of new entries in a [`VaRange`].
 ///
 /// Several `map_*` calls may precede one [`Batch::commit`]; nothing is synced or flushed before
-/// that, and the batch cannot be read through: only the [`Mapping`] returned by `commit` can.
-/// Dropping a batch clears what it installed.
+/// that (a failed call syncs what it populated and clears what it installed), and the batch
+/// cannot be read through: only the [`Mapping`] returned by `commit` can. Dropping or cancelling
+/// a batch clears what it installed and syncs the levels it modified.
+///
+/// # Invariants
+///
+/// The chunks do not overlap and lie in `range`; exactly their pages are mapped in `range`, by
+/// the kernel's page-table code, and `mask` holds every level modified since `range` was taken.
 ///
 /// # Examples
 ///
@@ -945,101 +508,182 @@ impl Entries {
 /// one.push(Page::alloc_page(GFP_KERNEL)?, GFP_KERNEL)?;
 /// assert_eq!(batch.map_pages(3 * PAGE_SIZE, one), Err(EBUSY));
 /// assert_eq!(batch.map_pages(1, KVec::new()), Err(EINVAL));
+/// let mut far = KVec::new();
+/// far.push(Page::alloc_page(GFP_KERNEL)?, GFP_KERNEL)?;
+/// assert_eq!(batch.map_pages(4 * PAGE_SIZE, far), Err(ERANGE));
 ///
 /// let map = batch.commit(FlushPolicy::ArchDefault);
 /// assert!(map.info().mask.contains(PgtblMask::PTE));
+/// assert_eq!(map.info().synced, map.info().mask.needs_sync());
 /// map.write(2 * PAGE_SIZE + 10, b"vmsync")?;
 /// let mut buf = [0u8; 6];
 /// map.read(2 * PAGE_SIZE + 10, &mut buf)?;
 /// assert_eq!(&buf, b"vmsync");
 /// // The hole is not readable through the mapping.
 /// assert_eq!(map.read(0, &mut buf), Err(EFAULT));
+///
+/// // The same addresses again: the page tables are there now, only PTEs are written.
+/// let mut batch = Batch::new(map.unmap());
+/// let mut pages = KVec::new();
+/// pages.push(Page::alloc_page(GFP_KERNEL)?, GFP_KERNEL)?;
+/// batch.map_pages(2 * PAGE_SIZE, pages)?;
+/// assert_eq!(batch.mask(), PgtblMask::PTE);
 /// # Ok::<(), Error>(())
 /// ```
 pub struct Batch {
-    e: Entries,
+    range: VaRange,
+    chunks: KVec<Chunk>,
+    mask: PgtblMask,
 }
 
 impl Batch {
     /// Starts an empty batch over `range`.
     pub fn new(range: VaRange) -> Self {
+        // INVARIANT: No chunk, nothing mapped by us in a fresh or cleared range.
         Self {
-            e: Entries {
-                range,
-                chunks: KVec::new(),
-                mask: PgtblMask::empty(),
-                tables: 0,
-                leaves: 0,
-            },
+            range,
+            chunks: KVec::new(),
+            mask: PgtblMask::empty(),
         }
     }
 
     /// The range this batch populates.
     pub fn range(&self) -> &VaRange {
-        &self.e.range
+        &self.range
     }
 
     /// Levels modified so far.
     pub fn mask(&self) -> PgtblMask {
-        self.e.mask
+        self.mask
+    }
+
+    /// Checks that `[offset, offset + len)` is a free window of the range and makes room for one
+    /// more chunk, so that recording the mapped chunk cannot fail.
+    fn prepare(&mut self, offset: usize, len: usize) -> Result {
+        check_window(self.range.size(), offset, len)?;
+        if self
+            .chunks
+            .iter()
+            .any(|c| offset < c.offset + c.len && c.offset < offset + len)
+        {
+            return Err(EBUSY);
+        }
+        self.chunks.reserve(1, GFP_KERNEL).map_err(|_| {
+            stats::failed_bookkeeping();
+            ENOMEM
+        })
+    }
+
+    /// Runs `map` for the window `[offset, offset + len)`; if it fails, undoes what it did:
+    /// clears the window, syncs the levels it modified and flushes the TLB there, so that the
+    /// addresses can be used again.
+    fn map_window(
+        &mut self,
+        offset: usize,
+        len: usize,
+        map: impl FnOnce(usize, &mut u32) -> Result,
+    ) -> Result {
+        let start = self.range.start() + offset;
+        let end = start + len;
+        let mut mask = 0;
+        let res = map(start, &mut mask);
+        self.mask |= PgtblMask(mask);
+        if let Err(e) = res {
+            if e == ENOMEM {
+                stats::failed_map();
+            }
+            // SAFETY: The window is ours and no chunk covers it (checked by `prepare`).
+            self.mask |= unsafe { unmap_tracked(start, end) };
+            sync_if_needed(self.mask, start, end);
+            // SAFETY: The entries are gone; drop anything a walker may have cached.
+            unsafe { flush_tlb_kernel_range(start as _, end as _) };
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Records a chunk `map_window` mapped; cannot fail after `prepare`.
+    fn record(&mut self, offset: usize, len: usize, backing: Backing, memtype: Option<Memtype>) {
+        stats::pages((len / PAGE_SIZE) as isize);
+        let chunk = Chunk {
+            offset,
+            len,
+            backing,
+            _memtype: memtype,
+        };
+        // `prepare` made room, so this does not allocate.
+        let _ = self.chunks.push(chunk, GFP_KERNEL);
     }
 
     /// Maps `pages` (one page each, in order) at `offset`. The mapping owns the pages.
     ///
     /// Errors: see [`check_window`]; `EBUSY` if the window overlaps an earlier chunk; `ENOMEM`.
-    /// On error nothing of this call stays installed. May sleep.
+    /// On error nothing of this call stays installed, and the pages are freed. May sleep.
     pub fn map_pages(&mut self, offset: usize, pages: KVec<Page>) -> Result {
         let len = pages.len().checked_mul(PAGE_SIZE).ok_or(EOVERFLOW)?;
-        self.e.check_free(offset, len)?;
-        self.e.reserve_chunk()?;
-        let pfn_at = |i: usize| page_pfn(&pages[i]);
-        let pmd_leaves = self.e.install(offset, len, Prot::Kernel, false, &pfn_at)?;
-        self.e.push_chunk(Chunk {
-            offset,
-            len,
-            pmd_leaves,
-            backing: Backing::Pages(pages),
-        })
+        self.prepare(offset, len)?;
+        self.map_window(offset, len, |s, m| map_page_array(s, &pages, m))?;
+        self.record(offset, len, Backing::Pages(pages), None);
+        Ok(())
     }
 
-    /// Maps `len` bytes of `bar` starting at `bar_offset` at `offset`, with PMD leaves where
-    /// virtual and physical addresses are both PMD aligned and `allow_huge` is set.
+    /// Maps `pages` (one page each, in order) at `offset`, without taking them.
     ///
-    /// Errors: see [`check_window`] (for both windows); `EBUSY`; `ENOMEM`. May sleep.
-    #[cfg(CONFIG_PCI)]
-    pub fn map_iomem(
-        &mut self,
-        offset: usize,
-        bar: &Arc<PciBar>,
-        bar_offset: usize,
-        len: usize,
-        prot: Prot,
-        allow_huge: bool,
-    ) -> Result {
-        check_window(bar.len(), bar_offset, len)?;
-        self.e.check_free(offset, len)?;
-        self.e.reserve_chunk()?;
-        let first = bar.pfn_at(bar_offset);
-        let pfn_at = |i: usize| first + i;
-        let pmd_leaves = self.e.install(offset, len, prot, allow_huge, &pfn_at)?;
-        self.e.push_chunk(Chunk {
-            offset,
-            len,
-            pmd_leaves,
-            backing: Backing::Io {
-                bar: bar.clone(),
-                bar_offset,
-                prot,
-            },
-        })
-    }
-
-    /// Maps `count` pages of physical frames starting at `pfn` at `offset`.
+    /// Errors: as for [`Batch::map_pages`]. May sleep.
     ///
     /// # Safety
     ///
-    /// The frames must stay valid (and must not be freed or reused) for as long as they are
-    /// mapped, and `prot` must suit them.
+    /// The pages must stay allocated until the mapping is unmapped and its TLB flushed: with
+    /// [`Mapping::unmap`], or by dropping a mapping committed with [`FlushPolicy::Eager`].
+    pub unsafe fn map_page_slice(&mut self, offset: usize, pages: &[Page]) -> Result {
+        let len = pages.len().checked_mul(PAGE_SIZE).ok_or(EOVERFLOW)?;
+        self.prepare(offset, len)?;
+        self.map_window(offset, len, |s, m| map_page_array(s, pages, m))?;
+        self.record(offset, len, Backing::BorrowedPages, None);
+        Ok(())
+    }
+
+    /// Maps `len` bytes of `region` starting at `region_offset` at `offset`, with PMD leaves
+    /// where `allow_huge` is set and addresses, size and architecture allow them (the kernel's
+    /// `vmap_try_huge_pmd()` decides). The memory type of the window is reserved while mapped.
+    ///
+    /// Errors: see [`check_window`] (for both windows); `EBUSY` if the window overlaps an
+    /// earlier chunk or the frames are already mapped with another memory type; `ENOMEM`.
+    /// May sleep.
+    pub fn map_iomem(
+        &mut self,
+        offset: usize,
+        region: &Arc<dyn IoRegion>,
+        region_offset: usize,
+        len: usize,
+        prot: IoProt,
+        allow_huge: bool,
+    ) -> Result {
+        check_window(region.len(), region_offset, len)?;
+        self.prepare(offset, len)?;
+        let phys = region.phys_start() + region_offset as u64;
+        let memtype = Memtype::reserve(phys, len, prot)?;
+        self.map_window(offset, len, |s, m| {
+            map_phys(s, len, phys, prot.into(), allow_huge, m)
+        })?;
+        let backing = Backing::Io {
+            region: region.clone(),
+            region_offset,
+            prot,
+        };
+        self.record(offset, len, backing, Some(memtype));
+        Ok(())
+    }
+
+    /// Maps `count` pages of physical frames starting at `pfn` at `offset`, with PMD leaves
+    /// where `allow_huge` is set and the kernel allows them.
+    ///
+    /// Errors: as for [`Batch::map_iomem`]. May sleep.
+    ///
+    /// # Safety
+    ///
+    /// The frames must stay valid (and must not be freed or reused) until the mapping is
+    /// unmapped, `prot` must suit them, and no alias of them may have a conflicting memory type.
     pub unsafe fn map_pfns(
         &mut self,
         offset: usize,
@@ -1050,104 +694,153 @@ impl Batch {
     ) -> Result {
         let len = count.checked_mul(PAGE_SIZE).ok_or(EOVERFLOW)?;
         pfn.checked_add(count).ok_or(EOVERFLOW)?;
-        self.e.check_free(offset, len)?;
-        self.e.reserve_chunk()?;
-        let pfn_at = |i: usize| pfn + i;
-        let pmd_leaves = self.e.install(offset, len, prot, allow_huge, &pfn_at)?;
-        self.e.push_chunk(Chunk {
-            offset,
-            len,
-            pmd_leaves,
-            backing: Backing::Pfn { pfn, prot },
-        })
-    }
-
-    /// Maps the frames `pfns` (one page each, in order, discontiguous) at `offset`.
-    ///
-    /// # Safety
-    ///
-    /// The frames must stay valid for as long as they are mapped, and `prot` must suit them.
-    pub unsafe fn map_pfn_list(&mut self, offset: usize, pfns: &[usize], prot: Prot) -> Result {
-        let len = pfns.len().checked_mul(PAGE_SIZE).ok_or(EOVERFLOW)?;
-        self.e.check_free(offset, len)?;
-        self.e.reserve_chunk()?;
-        let mut list =
-            KVec::with_capacity(pfns.len(), GFP_KERNEL).map_err(|_| failed(&FAILED_BOOKKEEPING))?;
-        list.extend_from_slice(pfns, GFP_KERNEL)?;
-        let pfn_at = |i: usize| pfns[i];
-        let pmd_leaves = self.e.install(offset, len, prot, false, &pfn_at)?;
-        self.e.push_chunk(Chunk {
-            offset,
-            len,
-            pmd_leaves,
-            backing: Backing::PfnList { pfns: list, prot },
-        })
+        self.prepare(offset, len)?;
+        let phys = (pfn as u64) * PAGE_SIZE as u64;
+        self.map_window(offset, len, |s, m| {
+            map_phys(s, len, phys, prot, allow_huge, m)
+        })?;
+        self.record(offset, len, Backing::Pfn { pfn, prot }, None);
+        Ok(())
     }
 
     /// Publishes the batch: `arch_sync_kernel_mappings()` over the populated span if the mask
     /// intersects `ARCH_PAGE_TABLE_SYNC_MASK`, then the flush chosen by `policy`, once, for that
     /// span only. Only then is the mapping usable.
     ///
-    /// An empty batch needs neither and gets neither. Must not be called in atomic context on
-    /// architectures whose sync or flush may sleep; does not allocate.
+    /// An empty batch needs neither and gets neither. Does not allocate or sleep on the
+    /// architectures supported.
     pub fn commit(self, policy: FlushPolicy) -> Mapping {
         self.commit_inner(policy, false, false)
     }
 
-    /// Like [`Batch::commit`], but may skip the sync or the flush. For negative-control tests
-    /// only: a mapping committed this way may be used before it is visible.
-    #[cfg(CONFIG_RUST_VMSYNC_TEST_CONTROLS)]
-    pub fn commit_sabotaged(self, policy: FlushPolicy, sabotage: Sabotage) -> Mapping {
-        self.commit_inner(policy, sabotage.skip_sync, sabotage.skip_flush)
-    }
-
-    /// Gives up the batch: clears what it installed, flushes the TLB for the range and returns
-    /// the range, still reserved, for reuse.
+    /// Gives up the batch: clears what it installed, syncs the levels it modified, flushes the
+    /// TLB for its span and returns the range, still reserved, for reuse.
     ///
     /// May sleep.
     pub fn cancel(self) -> VaRange {
         let mut me = core::mem::ManuallyDrop::new(self);
-        me.e.clear_all();
+        me.clear(true);
         // SAFETY: `me` is never used or dropped again; each field is moved out exactly once.
         unsafe {
-            core::ptr::drop_in_place(&mut me.e.chunks);
-            core::ptr::read(&me.e.range)
+            core::ptr::drop_in_place(&mut me.chunks);
+            core::ptr::read(&me.range)
         }
     }
 
+    /// The span `[lowest chunk start, highest chunk end)`, empty at the range start if there is
+    /// no chunk.
+    fn span(&self) -> (usize, usize) {
+        let lo = self.chunks.iter().map(|c| c.offset).min();
+        let hi = self.chunks.iter().map(|c| c.offset + c.len).max();
+        match (lo, hi) {
+            (Some(lo), Some(hi)) => (self.range.start() + lo, self.range.start() + hi),
+            _ => (self.range.start(), self.range.start()),
+        }
+    }
+
+    /// Clears every chunk, syncs what the batch modified, flushes the TLB for the span if
+    /// `flush`, then drops the chunks (releasing pages and memory types).
+    fn clear(&mut self, flush: bool) {
+        let (start, end) = self.span();
+        for c in self.chunks.iter() {
+            let s = self.range.start() + c.offset;
+            // SAFETY: The chunk is ours (type invariant).
+            self.mask |= unsafe { unmap_tracked(s, s + c.len) };
+            stats::pages(-((c.len / PAGE_SIZE) as isize));
+        }
+        sync_if_needed(self.mask, start, end);
+        if flush && start != end {
+            // SAFETY: The entries are gone; remove any cached translation of them.
+            unsafe { flush_tlb_kernel_range(start as _, end as _) };
+        }
+        // Only now may the pages and I/O frames go.
+        drop(core::mem::take(&mut self.chunks));
+    }
+
     fn commit_inner(self, policy: FlushPolicy, skip_sync: bool, skip_flush: bool) -> Mapping {
-        let me = core::mem::ManuallyDrop::new(self);
-        // SAFETY: `me` is never used or dropped again; `e` is moved out exactly once.
-        let e = unsafe { core::ptr::read(&me.e) };
-        let (start, end) = e.span().unwrap_or((e.range.start(), e.range.start()));
+        let (start, end) = self.span();
         let mut info = CommitInfo {
-            mask: e.mask,
+            mask: self.mask,
             start,
             end,
             synced: false,
             flushed: false,
             policy,
-            tables: e.tables,
-            leaves: e.leaves,
         };
         if start != end {
-            if e.mask.needs_sync() && !skip_sync {
-                // SAFETY: `[start, end)` is our populated range in the kernel page tables.
-                unsafe { bindings::arch_sync_kernel_mappings_checked(start as _, end as _) };
-                SYNCS.fetch_add(1, Ordering::Relaxed);
-                info.synced = true;
+            if !skip_sync {
+                info.synced = sync_if_needed(self.mask, start, end);
             }
             if !skip_flush {
                 flush_new(start, end, policy);
-                FLUSHES.fetch_add(1, Ordering::Relaxed);
                 info.flushed = true;
             }
         }
-        Mapping { e, info }
+        let me = core::mem::ManuallyDrop::new(self);
+        // SAFETY: `me` is never used or dropped again; each field is moved out exactly once.
+        let (range, chunks) = unsafe { (core::ptr::read(&me.range), core::ptr::read(&me.chunks)) };
+        Mapping {
+            range,
+            chunks,
+            info,
+        }
     }
 }
 
+impl Drop for Batch {
+    fn drop(&mut self) {
+        // The range goes too: its TLB flush comes with the vmap-area purge.
+        self.clear(false);
+    }
+}
+
+/// Maps `pages` at `start` in groups of [`PAGE_BATCH`], ORing the levels modified into `mask`.
+fn map_page_array(start: usize, pages: &[Page], mask: &mut u32) -> Result {
+    let mut ptrs = [core::ptr::null_mut::<bindings::page>(); PAGE_BATCH];
+    let prot = Prot::Kernel.to_pgprot();
+    let mut addr = start;
+    for group in pages.chunks(PAGE_BATCH) {
+        for (p, page) in ptrs.iter_mut().zip(group) {
+            *p = page.as_ptr();
+        }
+        let end = addr + group.len() * PAGE_SIZE;
+        // SAFETY: `[addr, end)` lies in the caller's reserved range with no entry present;
+        // `ptrs` holds `group.len()` valid pages; `prot` and `mask` are valid for the call.
+        crate::error::to_result(unsafe {
+            bindings::vmsync_map_pages(addr as _, end as _, &prot, ptrs.as_mut_ptr(), mask)
+        })?;
+        addr = end;
+    }
+    Ok(())
+}
+
+/// Maps `len` bytes of physical memory at `phys` at `start`.
+fn map_phys(
+    start: usize,
+    len: usize,
+    phys: u64,
+    prot: Prot,
+    allow_huge: bool,
+    mask: &mut u32,
+) -> Result {
+    let prot = prot.to_pgprot();
+    let phys = phys as bindings::phys_addr_t;
+    // SAFETY: `[start, start + len)` lies in the caller's reserved range with no entry present;
+    // the frames are the caller's to map (see the callers' contracts).
+    crate::error::to_result(unsafe {
+        bindings::vmsync_map_phys(
+            start as _,
+            (start + len) as _,
+            &phys,
+            &prot,
+            allow_huge,
+            mask,
+        )
+    })
+}
+
 fn flush_new(start: usize, end: usize, policy: FlushPolicy) {
+    stats::flushed();
     // SAFETY: Both hooks only act on translations of `[start, end)`.
     unsafe {
         match policy {
@@ -1156,35 +849,39 @@ fn flush_new(start: usize, end: usize, policy: FlushPolicy) {
                 if !cfg!(CONFIG_RISCV) {
                     bindings::flush_cache_vmap(start as _, end as _);
                 }
-                bindings::flush_tlb_kernel_range(start as _, end as _);
+                flush_tlb_kernel_range(start as _, end as _);
             }
         }
     }
 }
 
-impl Drop for Batch {
-    fn drop(&mut self) {
-        self.e.clear_all();
-    }
-}
-
 /// A committed, usable kernel mapping.
 ///
-/// Dropping it unmaps it ([`Mapping::unmap`]) and releases the range and the pages it owns.
+/// Dropping it unmaps it and releases the range and what its chunks own.
+///
+/// # Invariants
+///
+/// As for [`Batch`], and the mapping was synced and flushed as `info` says.
 pub struct Mapping {
-    e: Entries,
+    range: VaRange,
+    chunks: KVec<Chunk>,
     info: CommitInfo,
 }
 
 impl Mapping {
     /// The first address of the range.
     pub fn addr(&self) -> usize {
-        self.e.range.start()
+        self.range.start()
     }
 
     /// The size of the range.
     pub fn size(&self) -> usize {
-        self.e.range.size()
+        self.range.size()
+    }
+
+    /// The range.
+    pub fn range(&self) -> &VaRange {
+        &self.range
     }
 
     /// What the commit did.
@@ -1194,15 +891,15 @@ impl Mapping {
 
     /// The chunks, in the order they were mapped.
     pub fn chunks(&self) -> &[Chunk] {
-        &self.e.chunks
+        &self.chunks
     }
 
-    fn chunk_for(&self, offset: usize, len: usize) -> Result<&Chunk> {
+    fn check_bytes(&self, offset: usize, len: usize) -> Result {
         let end = offset.checked_add(len).ok_or(EOVERFLOW)?;
-        self.e
-            .chunks
+        self.chunks
             .iter()
             .find(|c| c.offset <= offset && end <= c.offset + c.len)
+            .map(|_| ())
             .ok_or(EFAULT)
     }
 
@@ -1210,7 +907,7 @@ impl Mapping {
     ///
     /// Errors: `EFAULT` if they do not, `EOVERFLOW`.
     pub fn write(&self, offset: usize, data: &[u8]) -> Result {
-        self.chunk_for(offset, data.len())?;
+        self.check_bytes(offset, data.len())?;
         let dst = (self.addr() + offset) as *mut u8;
         for (i, b) in data.iter().enumerate() {
             // SAFETY: The bytes lie inside a committed chunk (checked above), which is mapped
@@ -1224,7 +921,7 @@ impl Mapping {
     ///
     /// Errors: `EFAULT` if they do not, `EOVERFLOW`.
     pub fn read(&self, offset: usize, out: &mut [u8]) -> Result {
-        self.chunk_for(offset, out.len())?;
+        self.check_bytes(offset, out.len())?;
         let src = (self.addr() + offset) as *const u8;
         for (i, b) in out.iter_mut().enumerate() {
             // SAFETY: As in `write`.
@@ -1237,7 +934,7 @@ impl Mapping {
     /// their XOR, so that the reads cannot be optimised away.
     pub fn touch(&self) -> u8 {
         let mut x = 0u8;
-        for c in self.e.chunks.iter() {
+        for c in self.chunks.iter() {
             for i in 0..c.len / PAGE_SIZE {
                 let p = (self.addr() + c.offset + i * PAGE_SIZE) as *const u8;
                 // SAFETY: The page is inside a committed chunk.
@@ -1247,586 +944,46 @@ impl Mapping {
         x
     }
 
-    /// Walks the page tables and checks that every page of every chunk is mapped to the frame it
-    /// should be (a PMD leaf counts for its whole span). Returns the number of mismatches.
-    pub fn audit_entries(&self) -> usize {
-        let mut bad = 0;
-        for c in self.e.chunks.iter() {
-            for i in 0..c.len / PAGE_SIZE {
-                let want = match &c.backing {
-                    Backing::Pages(p) => page_pfn(&p[i]),
-                    #[cfg(CONFIG_PCI)]
-                    Backing::Io {
-                        bar, bar_offset, ..
-                    } => bar.pfn_at(bar_offset + i * PAGE_SIZE),
-                    Backing::Pfn { pfn, .. } => pfn + i,
-                    Backing::PfnList { pfns, .. } => pfns[i],
-                };
-                if lookup_pfn(self.addr() + c.offset + i * PAGE_SIZE) != Some(want) {
-                    bad += 1;
-                }
-            }
-        }
-        bad
-    }
-
-    /// Unmaps: `flush_cache_vunmap()`, clear every entry, `flush_tlb_kernel_range()`. Returns the
-    /// still-reserved range, whose page tables now exist, for reuse. Pages are freed.
+    /// Unmaps: `flush_cache_vunmap()`, clear every entry with the kernel's walker, sync the levels
+    /// that modified (a cleared PMD leaf, say), `flush_tlb_kernel_range()`, then release what the
+    /// chunks own. Returns the still-reserved range, whose page tables now exist, for reuse.
     ///
     /// May sleep.
-    pub fn unmap(mut self) -> VaRange {
-        self.teardown();
+    pub fn unmap(self) -> VaRange {
         let mut me = core::mem::ManuallyDrop::new(self);
+        me.teardown(true);
         // SAFETY: `me` is never used or dropped again; each field is moved out exactly once.
         unsafe {
-            core::ptr::drop_in_place(&mut me.e.chunks);
-            core::ptr::read(&me.e.range)
+            core::ptr::drop_in_place(&mut me.chunks);
+            core::ptr::read(&me.range)
         }
     }
 
-    fn teardown(&mut self) {
-        let (start, end) = (self.addr(), self.addr() + self.size());
-        // SAFETY: Cache maintenance for a range we are about to unmap.
-        unsafe { bindings::flush_cache_vunmap(start as _, end as _) };
-        self.e.clear_all();
+    fn teardown(&mut self, flush: bool) {
+        let (start, end) = (self.info.start, self.info.end);
+        if start != end {
+            // SAFETY: Cache maintenance for a range we are about to unmap.
+            unsafe { bindings::flush_cache_vunmap(start as _, end as _) };
+        }
+        let mut mask = PgtblMask::empty();
+        for c in self.chunks.iter() {
+            let s = self.range.start() + c.offset;
+            // SAFETY: The chunk is ours (type invariant).
+            mask |= unsafe { unmap_tracked(s, s + c.len) };
+            stats::pages(-((c.len / PAGE_SIZE) as isize));
+        }
+        sync_if_needed(mask, start, end);
+        if flush && start != end {
+            // SAFETY: The entries are gone; remove any cached translation of them.
+            unsafe { flush_tlb_kernel_range(start as _, end as _) };
+        }
+        // Only now may the pages and I/O frames go.
+        drop(core::mem::take(&mut self.chunks));
     }
 }
 
 impl Drop for Mapping {
     fn drop(&mut self) {
-        self.teardown();
-    }
-}
-
-/// Walks from the page-table root entry `pgd` down to the PMD entry of `addr` without
-/// allocating; `None` if an upper level is empty.
-///
-/// # Safety
-///
-/// `pgd` must be the entry for `addr` in a valid page-table root whose tables for `addr` are
-/// not freed during the call (true for the vmalloc area).
-unsafe fn find_pmd(pgd: *mut bindings::pgd_t, addr: usize) -> Option<*mut bindings::pmd_t> {
-    // SAFETY: Function contract.
-    unsafe { walk_to_pmd(pgd, addr, |_, _| {}) }
-}
-
-/// Like [`find_pmd`], and calls `seen(level, entry)` with the address of each entry met below
-/// the root on the way, present or not, of the levels that are not folded: P4D, PUD and PMD as
-/// levels 0, 1 and 2. An entry lies in the table page of its level.
-///
-/// # Safety
-///
-/// As for [`find_pmd`].
-unsafe fn walk_to_pmd(
-    pgd: *mut bindings::pgd_t,
-    addr: usize,
-    mut seen: impl FnMut(usize, usize),
-) -> Option<*mut bindings::pmd_t> {
-    // SAFETY: Function contract; each level is only walked when present. A folded level's entry
-    // is the entry of the level above.
-    unsafe {
-        if bindings::pgd_none_at(pgd) {
-            return None;
-        }
-        let p4d = bindings::p4d_offset(pgd, addr as _);
-        if p4d.cast() != pgd {
-            seen(0, p4d as usize);
-        }
-        if bindings::p4d_none_at(p4d) {
-            return None;
-        }
-        let pud = bindings::pud_offset(p4d, addr as _);
-        if pud.cast() != p4d {
-            seen(1, pud as usize);
-        }
-        if bindings::pud_none_at(pud) {
-            return None;
-        }
-        let pmd = bindings::pmd_offset(pud, addr as _);
-        if pmd.cast() != pud {
-            seen(2, pmd as usize);
-        }
-        Some(pmd)
-    }
-}
-
-/// Returns the page frame number of `page`.
-pub fn page_pfn(page: &Page) -> usize {
-    // SAFETY: `page` is a valid page.
-    (unsafe { bindings::page_to_pfn(page.as_ptr()) }) as usize
-}
-
-/// Returns the pfn mapped at kernel address `addr` by the kernel page tables, if any.
-pub fn lookup_pfn(addr: usize) -> Option<usize> {
-    // SAFETY: Read-only walk of the kernel page tables; lower levels are only walked when
-    // present.
-    unsafe {
-        let pmd = find_pmd(bindings::pgd_offset_k(addr as _), addr)?;
-        if bindings::pmd_none_at(pmd) {
-            return None;
-        }
-        if bindings::pmd_leaf_at(pmd) {
-            let base = bindings::pmd_leaf_pfn_at(pmd) as usize;
-            return Some(base + (addr & (pmd_leaf_size() - 1)) / PAGE_SIZE);
-        }
-        let pte = bindings::pte_offset_kernel(pmd, addr as _);
-        if bindings::pte_none_at(pte) {
-            return None;
-        }
-        Some(bindings::pte_pfn_at(pte) as usize)
-    }
-}
-
-/// What the kernel page tables hold for a range of the vmalloc area, see [`residue`].
-#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
-pub struct Residue {
-    /// Pages of the range mapped by a PTE or a PMD leaf.
-    pub pages: usize,
-    /// Distinct page-table pages below the root that cover part of the range.
-    pub tables: usize,
-    /// How many of them are PTE tables.
-    pub pte_tables: usize,
-}
-
-/// Counts, without changing anything, the mapped pages of `[start, end)` and the page-table
-/// pages covering it, such as a failed or torn-down mapping may have left behind.
-///
-/// Folded levels are not counted. Errors: `EINVAL` unless `[start, end)` is a non-empty, page
-/// aligned range of the vmalloc area.
-///
-/// # Examples
-///
-/// A chunk that crosses from one PTE table into the next, and what is left after unmapping:
-///
-/// ```
-/// use kernel::page::{Page, PAGE_SIZE};
-/// use kernel::prelude::*;
-/// use kernel::vmsync::{pmd_leaf_size, residue, Batch, FlushPolicy, VaRange};
-///
-/// let pmd = pmd_leaf_size();
-/// let mut batch = Batch::new(VaRange::reserve_aligned(2 * pmd)?);
-/// let mut pages = KVec::new();
-/// for _ in 0..4 {
-///     pages.push(Page::alloc_page(GFP_KERNEL)?, GFP_KERNEL)?;
-/// }
-/// batch.map_pages(pmd - 2 * PAGE_SIZE, pages)?;
-/// let map = batch.commit(FlushPolicy::ArchDefault);
-/// assert_eq!(map.audit_entries(), 0);
-/// let (start, end) = (map.addr(), map.addr() + map.size());
-/// let r = residue(start, end)?;
-/// assert_eq!(r.pages, 4);
-/// assert_eq!(r.pte_tables, 2);
-/// let range = map.unmap();
-/// let after = residue(range.start(), range.end())?;
-/// assert_eq!(after.pages, 0);
-/// // Page tables stay, as for vmalloc.
-/// assert_eq!(after.tables, r.tables);
-/// # Ok::<(), Error>(())
-/// ```
-pub fn residue(start: usize, end: usize) -> Result<Residue> {
-    let aligned = (start | end) % PAGE_SIZE == 0;
-    // SAFETY: Pure address checks.
-    let inside = unsafe {
-        bindings::is_vmalloc_addr(start as _) && bindings::is_vmalloc_addr((end - 1) as _)
-    };
-    if !aligned || start >= end || !inside {
-        return Err(EINVAL);
-    }
-    let mut pages = 0;
-    let mut tables = 0;
-    let mut pte_tables = 0;
-    // The last table page seen at each level; a walk in address order meets each table once in
-    // a run, so counting changes counts tables.
-    let mut last = [0usize; 4];
-    let mut note = |level: usize, entry: usize| {
-        let table = entry & !(PAGE_SIZE - 1);
-        if last[level] == table {
-            return false;
-        }
-        last[level] = table;
-        tables += 1;
-        true
-    };
-    let mut addr = start;
-    while addr < end {
-        let next = table_end(addr, end);
-        // SAFETY: Read-only walk of the kernel page tables of the vmalloc area, which are never
-        // freed; each level is only walked when present.
-        unsafe {
-            let pgd = bindings::pgd_offset_k(addr as _);
-            let pmd = match walk_to_pmd(pgd, addr, |level, entry| {
-                note(level, entry);
-            }) {
-                Some(pmd) if !bindings::pmd_none_at(pmd) => pmd,
-                _ => {
-                    addr = next;
-                    continue;
-                }
-            };
-            if bindings::pmd_leaf_at(pmd) {
-                pages += (next - addr) / PAGE_SIZE;
-                addr = next;
-                continue;
-            }
-            let mut pte = bindings::pte_offset_kernel(pmd, addr as _);
-            if note(3, pte as usize) {
-                pte_tables += 1;
-            }
-            while addr < next {
-                if !bindings::pte_none_at(pte) {
-                    pages += 1;
-                }
-                pte = pte.add(1);
-                addr += PAGE_SIZE;
-            }
-        }
-    }
-    Ok(Residue {
-        pages,
-        tables,
-        pte_tables,
-    })
-}
-
-struct PteWalk<'a> {
-    f: &'a mut dyn FnMut(usize, usize),
-    count: usize,
-}
-
-/// `pte_fn_t` for [`walk_kernel_ptes`].
-///
-/// # Safety
-///
-/// Called by `apply_to_existing_page_range()` with a present PTE and the `PteWalk` passed to it.
-unsafe extern "C" fn pte_walk_cb(
-    pte: *mut bindings::pte_t,
-    addr: crate::ffi::c_ulong,
-    data: *mut crate::ffi::c_void,
-) -> crate::ffi::c_int {
-    // SAFETY: `data` is the `PteWalk` of `walk_kernel_ptes`, exclusively ours during the walk.
-    let walk = unsafe { &mut *data.cast::<PteWalk<'_>>() };
-    // SAFETY: `pte` is a valid entry (function contract).
-    let pfn = unsafe { bindings::pte_pfn_at(pte) } as usize;
-    walk.count += 1;
-    (walk.f)(addr, pfn);
-    0
-}
-
-/// Calls `f(addr, pfn)` for every present PTE of the kernel page tables in `[start, end)`, using
-/// the C walker `apply_to_existing_page_range()`, and returns how many there were.
-///
-/// C calls back into Rust here (a `pte_fn_t`), which makes this a check of the calling
-/// convention between the two languages as much as a helper. May sleep.
-///
-/// # Examples
-///
-/// ```
-/// use kernel::page::{Page, PAGE_SIZE};
-/// use kernel::prelude::*;
-/// use kernel::vmsync::{walk_kernel_ptes, Batch, FlushPolicy, VaRange};
-///
-/// let mut pages = KVec::new();
-/// for _ in 0..3 {
-///     pages.push(Page::alloc_page(GFP_KERNEL)?, GFP_KERNEL)?;
-/// }
-/// let mut batch = Batch::new(VaRange::reserve(8 * PAGE_SIZE)?);
-/// batch.map_pages(4 * PAGE_SIZE, pages)?;
-/// let map = batch.commit(FlushPolicy::ArchDefault);
-/// let (start, end) = (map.addr(), map.addr() + map.size());
-/// let mut seen = KVec::new();
-/// let n = walk_kernel_ptes(start, end, &mut |addr, pfn| {
-///     let _ = seen.push((addr, pfn), GFP_ATOMIC);
-/// })?;
-/// assert_eq!(n, 3);
-/// assert_eq!(seen.len(), 3);
-/// for (i, (addr, pfn)) in seen.iter().enumerate() {
-///     assert_eq!(*addr, start + (4 + i) * PAGE_SIZE);
-///     assert_eq!(kernel::vmsync::lookup_pfn(*addr), Some(*pfn));
-/// }
-/// assert_eq!(map.audit_entries(), 0);
-/// # Ok::<(), Error>(())
-/// ```
-pub fn walk_kernel_ptes(
-    start: usize,
-    end: usize,
-    f: &mut dyn FnMut(usize, usize),
-) -> Result<usize> {
-    if start > end || start % PAGE_SIZE != 0 || end % PAGE_SIZE != 0 {
-        return Err(EINVAL);
-    }
-    let mut walk = PteWalk { f, count: 0 };
-    // SAFETY: `init_mm` is the kernel mm; the callback matches `pte_fn_t` and `walk` outlives
-    // the call. Only present entries are visited; nothing is allocated.
-    to_result(unsafe {
-        bindings::apply_to_existing_page_range(
-            core::ptr::addr_of_mut!(bindings::init_mm),
-            start as _,
-            (end - start) as _,
-            Some(pte_walk_cb),
-            (&mut walk as *mut PteWalk<'_>).cast(),
-        )
-    })?;
-    Ok(walk.count)
-}
-
-/// Builds a PTE for `pfn` with `prot` in C and reads its pfn back in C, passing the `pte_t`
-/// both ways by value; returns the pfn. A mismatch in how the two languages return or pass
-/// small structs shows up as a different pfn.
-///
-/// # Examples
-///
-/// ```
-/// use kernel::vmsync::{pte_roundtrip, Prot};
-///
-/// for pfn in [0usize, 1, 0x1234, 0xabcde, 0xfffff] {
-///     assert_eq!(pte_roundtrip(pfn, Prot::Kernel), pfn);
-///     assert_eq!(pte_roundtrip(pfn, Prot::Uncached), pfn);
-/// }
-/// // 64-bit division on 32-bit targets goes through libcalls; formatting uses it.
-/// let big = core::hint::black_box(0x1234_5678_9abc_def0u64);
-/// assert_eq!(big / 1_000_000_007, 0x1234_5678_9abc_def0 / 1_000_000_007);
-/// assert_eq!(big % 1_000_000_007, 0x1234_5678_9abc_def0 % 1_000_000_007);
-/// let s = kernel::str::CString::try_from_fmt(kernel::fmt!("{}", big))?;
-/// assert_eq!(s.as_bytes(), b"1311768467463790320");
-/// # Ok::<(), Error>(())
-/// ```
-pub fn pte_roundtrip(pfn: usize, prot: Prot) -> usize {
-    let p = prot.to_pgprot();
-    // SAFETY: Pure computations on values.
-    unsafe { bindings::pte_pfn_value(bindings::pfn_pte_value(pfn as _, &p)) as usize }
-}
-
-/// Result of [`audit_sync`].
-#[derive(Copy, Clone, Debug, Default)]
-pub struct SyncAudit {
-    /// Process page-table roots examined.
-    pub roots: usize,
-    /// PMD-sized steps where a root disagrees with the kernel page tables.
-    pub missing: usize,
-}
-
-/// Checks that every process page-table root the architecture keeps (x86's `pgd_list`) sees the
-/// same PMD-level entries as the kernel page tables for `[start, end)`.
-///
-/// Errors: `EOPNOTSUPP` where the architecture keeps no such list or needs no sync
-/// (`ARCH_PAGE_TABLE_SYNC_MASK` is zero). Takes `pgd_lock`; must not be called in atomic context.
-pub fn audit_sync(start: usize, end: usize) -> Result<SyncAudit> {
-    if PgtblMask::arch_sync().is_empty() || !cfg!(CONFIG_X86) {
-        return Err(EOPNOTSUPP);
-    }
-    let mut audit = SyncAudit::default();
-    // SAFETY: `pgd_lock` protects `pgd_list`; roots on the list stay valid while it is held, and
-    // the kernel part of each root is only read.
-    unsafe {
-        bindings::pgd_list_lock();
-        let mut root = bindings::pgd_list_next(core::ptr::null_mut());
-        while !root.is_null() {
-            audit.roots += 1;
-            let mut addr = start;
-            while addr < end {
-                let next = table_end(addr, end);
-                if pmd_entry_of(bindings::pgd_offset_pgd(root, addr as _), addr)
-                    != pmd_entry_of(bindings::pgd_offset_k(addr as _), addr)
-                {
-                    audit.missing += 1;
-                }
-                addr = next;
-            }
-            root = bindings::pgd_list_next(root);
-        }
-        bindings::pgd_list_unlock();
-    }
-    Ok(audit)
-}
-
-/// The raw PMD entry for `addr` below `pgd`, or `None` if an upper level is empty.
-///
-/// # Safety
-///
-/// `pgd` must be the entry for `addr` in a valid page-table root.
-unsafe fn pmd_entry_of(pgd: *mut bindings::pgd_t, addr: usize) -> Option<u64> {
-    // SAFETY: Function contract.
-    unsafe { find_pmd(pgd, addr).map(|pmd| bindings::pmd_val_at(pmd)) }
-}
-
-/// Runs `f` with preemption disabled and reports whether it armed the RISC-V lazy vmalloc flush
-/// (the `new_vmalloc` bit) of the current CPU. The bit is first consumed the way the trap path
-/// does it (local `sfence.vma`, then clear), so a set bit afterwards was set by `f`.
-///
-/// Errors: `EOPNOTSUPP` on architectures without the lazy scheme. `f` must not sleep.
-pub fn observe_lazy_flush<R>(f: impl FnOnce() -> R) -> Result<(R, bool)> {
-    // SAFETY: Paired with `preempt_enable()` below on every path.
-    unsafe { bindings::preempt_disable() };
-    // SAFETY: Preemption is disabled, so "this CPU" is stable.
-    let ack = unsafe { bindings::lazy_vmap_flush_ack() };
-    if ack < 0 {
-        // SAFETY: Pairs with the `preempt_disable()` above.
-        unsafe { bindings::preempt_enable() };
-        return Err(EOPNOTSUPP);
-    }
-    let r = f();
-    // SAFETY: Still on the same CPU.
-    let pending = unsafe { bindings::lazy_vmap_flush_pending() } > 0;
-    // SAFETY: Pairs with the `preempt_disable()` above.
-    unsafe { bindings::preempt_enable() };
-    Ok((r, pending))
-}
-
-/// The C paths vmsync is measured against, as safe wrappers: `vmap()`, `vmap_pfn()` and the
-/// `apply_to_page_range()` construction i915 used, followed by a manual sync and flush.
-pub mod reference {
-    use super::*;
-
-    /// A mapping made by C; unmapped with `vunmap()` (or `vunmap_range()`) on drop.
-    ///
-    /// # Invariants
-    ///
-    /// `addr` maps `pages` pages made by one of the constructors below.
-    pub struct CMapping {
-        addr: NonNull<u8>,
-        pages: usize,
-        area: Option<VaRange>,
-    }
-
-    impl CMapping {
-        /// `vmap(pages, VM_MAP, PAGE_KERNEL)`. May sleep.
-        pub fn vmap(pages: &[Page]) -> Result<Self> {
-            let mut ptrs = KVec::with_capacity(pages.len(), GFP_KERNEL)?;
-            for p in pages {
-                ptrs.push(p.as_ptr(), GFP_KERNEL)?;
-            }
-            let count = u32::try_from(pages.len()).map_err(|_| EINVAL)?;
-            // SAFETY: `ptrs` holds `count` valid pages, kept alive by the caller's borrow for
-            // the call; vmap() does not keep the array.
-            let addr = unsafe {
-                bindings::vmap(
-                    ptrs.as_mut_ptr(),
-                    count,
-                    bindings::VM_MAP as _,
-                    Prot::Kernel.to_pgprot(),
-                )
-            };
-            let addr = NonNull::new(addr.cast::<u8>()).ok_or(ENOMEM)?;
-            Ok(Self {
-                addr,
-                pages: pages.len(),
-                area: None,
-            })
-        }
-
-        /// `vmap_pfn(pfns, PAGE_KERNEL)`. May sleep.
-        ///
-        /// # Safety
-        ///
-        /// The frames must stay valid while mapped.
-        #[cfg(CONFIG_VMAP_PFN)]
-        pub unsafe fn vmap_pfn(pfns: &[usize]) -> Result<Self> {
-            let count = u32::try_from(pfns.len()).map_err(|_| EINVAL)?;
-            // SAFETY: `pfns` is a valid array of `count` frames (caller guarantees them);
-            // `vmap_pfn()` only reads it.
-            let addr = unsafe {
-                bindings::vmap_pfn(
-                    pfns.as_ptr().cast_mut().cast(),
-                    count,
-                    Prot::Kernel.to_pgprot(),
-                )
-            };
-            // vmap_pfn() returns NULL on failure.
-            let addr = NonNull::new(addr.cast::<u8>()).ok_or(ENOMEM)?;
-            Ok(Self {
-                addr,
-                pages: pfns.len(),
-                area: None,
-            })
-        }
-
-        /// What i915 did: `get_vm_area()`, `apply_to_page_range()` with a callback that writes
-        /// the PTEs, then the sync and flush it had to add by hand. May sleep.
-        ///
-        /// # Safety
-        ///
-        /// The frames must stay valid while mapped.
-        pub unsafe fn apply_to_page_range(pfns: &[usize]) -> Result<Self> {
-            let size = pfns.len().checked_mul(PAGE_SIZE).ok_or(EOVERFLOW)?;
-            let area = VaRange::reserve(size)?;
-            let prot = Prot::Kernel.to_pgprot();
-            let mut st = ApplyState {
-                pfns,
-                prot,
-                start: area.start(),
-            };
-            // SAFETY: The range is ours; the callback matches `pte_fn_t` and `st` outlives the
-            // call. apply_to_page_range() tracks the levels it allocates and syncs itself.
-            to_result(unsafe {
-                bindings::apply_to_page_range(
-                    core::ptr::addr_of_mut!(bindings::init_mm),
-                    area.start() as _,
-                    size as _,
-                    Some(apply_set_pte),
-                    (&mut st as *mut ApplyState<'_>).cast(),
-                )
-            })?;
-            // SAFETY: Flush for the range just populated.
-            unsafe { bindings::flush_cache_vmap(area.start() as _, area.end() as _) };
-            LIVE_LEAVES.fetch_add(pfns.len(), Ordering::Relaxed);
-            Ok(Self {
-                // SAFETY: `area.start()` is a non-zero kernel address.
-                addr: unsafe { NonNull::new_unchecked(area.start() as *mut u8) },
-                pages: pfns.len(),
-                area: Some(area),
-            })
-        }
-
-        /// Reads the first byte of every page; see [`Mapping::touch`].
-        pub fn touch(&self) -> u8 {
-            let mut x = 0u8;
-            for i in 0..self.pages {
-                // SAFETY: Page `i` is mapped (type invariant).
-                x ^= unsafe { core::ptr::read_volatile(self.addr.as_ptr().add(i * PAGE_SIZE)) };
-            }
-            x
-        }
-    }
-
-    impl Drop for CMapping {
-        fn drop(&mut self) {
-            match &self.area {
-                None => {
-                    // SAFETY: `addr` came from `vmap()`/`vmap_pfn()` (type invariant).
-                    unsafe { bindings::vunmap(self.addr.as_ptr().cast()) }
-                }
-                Some(area) => {
-                    // SAFETY: Clears and flushes the entries apply_to_page_range() wrote in
-                    // our range before the range is freed.
-                    unsafe { bindings::vunmap_range(area.start() as _, area.end() as _) };
-                    LIVE_LEAVES.fetch_sub(self.pages, Ordering::Relaxed);
-                }
-            }
-        }
-    }
-
-    struct ApplyState<'a> {
-        pfns: &'a [usize],
-        prot: bindings::pgprot_t,
-        start: usize,
-    }
-
-    /// # Safety
-    ///
-    /// Called by `apply_to_page_range()` with a PTE of our range and our `ApplyState`.
-    unsafe extern "C" fn apply_set_pte(
-        pte: *mut bindings::pte_t,
-        addr: crate::ffi::c_ulong,
-        data: *mut crate::ffi::c_void,
-    ) -> crate::ffi::c_int {
-        // SAFETY: `data` is the `ApplyState` of `apply_to_page_range`, exclusively ours.
-        let st = unsafe { &mut *data.cast::<ApplyState<'_>>() };
-        let i = (addr - st.start) / PAGE_SIZE;
-        if i >= st.pfns.len() {
-            return EINVAL.to_errno();
-        }
-        // SAFETY: `pte` is the entry for `addr` in our range.
-        unsafe { bindings::set_pte_kernel(pte, addr, st.pfns[i] as _, &st.prot) };
-        0
+        self.teardown(self.info.policy == FlushPolicy::Eager);
     }
 }

@@ -19,8 +19,9 @@ use kernel::prelude::*;
 use kernel::sync::{Arc, ArcBorrow, Mutex};
 use kernel::types::{AsBytes, ForeignOwnable, FromBytes};
 use kernel::uaccess::UserSlice;
+use kernel::vmsync::test_support::{self as ts, PciBar};
 use kernel::vmsync::{
-    self, Backing, Batch, FlushPolicy, Mapping, PciBar, PgtblMask, Prot, VaRange,
+    Backing, Batch, Chunk, FlushPolicy, IoProt, IoRegion, Mapping, PgtblMask, VaRange,
 };
 
 module! {
@@ -136,7 +137,6 @@ struct BenchArgs {
     reps: u32,
     npages: u64,
     ns: [u64; BENCH_MAX_REPS],
-    tables: u64,
     leaves: u64,
     syncs: u64,
     flushes: u64,
@@ -151,25 +151,30 @@ struct InfoArgs {
     sync_mask: u32,
     test_controls: u32,
     live_ranges: u64,
-    live_leaves: u64,
-    tables: u64,
+    live_pages: u64,
     syncs: u64,
     flushes: u64,
     handles: u64,
     failed_reserve: u64,
     failed_bookkeeping: u64,
-    failed_tables: [u64; 5],
+    failed_map: u64,
 }
 
 #[repr(C)]
 #[derive(Clone, Copy, Default)]
 struct ResidueArgs {
+    handle: u32,
+    reserved: u32,
     start: u64,
     end: u64,
     pages: u64,
+    pmd_leaves: u64,
     tables: u64,
     tables_before: u64,
     pte_tables: u64,
+    sync_status: i32,
+    sync_roots: u32,
+    sync_stale: u64,
 }
 
 macro_rules! plain_data {
@@ -202,7 +207,7 @@ const IOC_AUDIT: u32 = _IOWR::<AuditArgs>(MAGIC, 0x04);
 const IOC_FILL: u32 = _IOW::<FillArgs>(MAGIC, 0x05);
 const IOC_UNMAP: u32 = _IOW::<UnmapArgs>(MAGIC, 0x06);
 const IOC_BENCH: u32 = _IOWR::<BenchArgs>(MAGIC, 0x07);
-const IOC_RESIDUE: u32 = _IOR::<ResidueArgs>(MAGIC, 0x08);
+const IOC_RESIDUE: u32 = _IOWR::<ResidueArgs>(MAGIC, 0x08);
 
 /// The fill pattern, `vmsync_pattern()` of the uapi header.
 fn pattern(seed: u64, off: u64) -> u8 {
@@ -226,22 +231,33 @@ fn bar() -> Option<Arc<PciBar>> {
     Some(borrowed.into())
 }
 
-enum Slot {
+enum State {
     Batch(Batch),
     Mapped(Mapping),
     Kept(VaRange),
 }
 
-/// The range of the last `MAP` request of a file and what covered it when it was reserved.
-struct Attempt {
-    start: usize,
-    end: usize,
+/// A handle's state, and how many page-table pages covered its range when it was reserved.
+struct Slot {
+    st: State,
     tables_before: usize,
+}
+
+impl Slot {
+    fn range(&self) -> &VaRange {
+        match &self.st {
+            State::Batch(b) => b.range(),
+            State::Mapped(m) => m.range(),
+            State::Kept(r) => r,
+        }
+    }
 }
 
 struct Inner {
     slots: KVec<Option<Slot>>,
-    attempt: Option<Attempt>,
+    /// What the page tables held over the range of the file's last `MAP` request when it
+    /// ended, failed or not; `None` if it failed before reserving a range.
+    last: Option<ResidueArgs>,
 }
 
 #[pin_data]
@@ -303,7 +319,7 @@ impl MiscDevice for VmsyncFile {
             try_pin_init!(FileState {
                 inner <- kernel::new_mutex!(Inner {
                     slots: KVec::new(),
-                    attempt: None,
+                    last: None,
                 }, "vmsync_file"),
             }),
             GFP_KERNEL,
@@ -351,6 +367,7 @@ fn echo(a: &mut EchoArgs) -> Result {
     batch.map_pages(0, pages)?;
     let map = batch.commit(FlushPolicy::ArchDefault);
     map.write(64, &a.value.to_ne_bytes())?;
+    // The page, read through its own kmap.
     let mut buf = [0u8; 8];
     if let Backing::Pages(p) = &map.chunks()[0].backing {
         // SAFETY: `buf` is valid for 8 bytes of writes; the range is inside the page.
@@ -369,14 +386,24 @@ impl Inner {
         }
     }
 
+    /// Makes sure the next `new_handle()` cannot fail.
+    fn reserve_handle(&mut self) -> Result {
+        if self.slots.iter().any(|s| s.is_none()) {
+            return Ok(());
+        }
+        if self.slots.len() >= MAX_HANDLES {
+            return Err(EMFILE);
+        }
+        self.slots.reserve(1, GFP_KERNEL)?;
+        Ok(())
+    }
+
     fn new_handle(&mut self, slot: Slot) -> Result<u32> {
         if let Some(i) = self.slots.iter().position(|s| s.is_none()) {
             self.slots[i] = Some(slot);
             return Ok(i as u32 + 1);
         }
-        if self.slots.len() >= MAX_HANDLES {
-            return Err(EMFILE);
-        }
+        self.reserve_handle()?;
         self.slots.push(Some(slot), GFP_KERNEL)?;
         Ok(self.slots.len() as u32)
     }
@@ -386,41 +413,39 @@ impl Inner {
     }
 
     fn info(&mut self, a: &mut InfoArgs) -> Result {
-        let st = vmsync::stats();
+        let st = ts::stats::get();
         *a = InfoArgs {
             page_size: PAGE_SIZE as u64,
-            pmd_size: kernel::vmsync::pmd_leaf_size() as u64,
+            pmd_size: kernel::vmsync::pmd_size() as u64,
             bar_size: bar().map_or(0, |b| b.len() as u64),
             sync_mask: PgtblMask::arch_sync().bits(),
             test_controls: cfg!(CONFIG_RUST_VMSYNC_TEST_CONTROLS) as u32,
             live_ranges: st.live_ranges as u64,
-            live_leaves: st.live_leaves as u64,
-            tables: st.tables_allocated as u64,
+            live_pages: st.live_pages as u64,
             syncs: st.syncs as u64,
             flushes: st.flushes as u64,
             handles: self.live_handles() as u64,
-            failed_reserve: st.failed.reserve as u64,
-            failed_bookkeeping: st.failed.bookkeeping as u64,
-            failed_tables: st.failed.tables.map(|n| n as u64),
+            failed_reserve: st.failed_reserve as u64,
+            failed_bookkeeping: st.failed_bookkeeping as u64,
+            failed_map: st.failed_map as u64,
         };
         Ok(())
     }
 
-    /// Walks the page tables over the range of the last `MAP` request, whether it succeeded or
-    /// not; all zeroes if that request failed before reserving a range.
+    /// With handle 0, what the file's last `MAP` request left; otherwise what the page tables
+    /// hold now over the range of the handle.
     fn residue(&mut self, a: &mut ResidueArgs) -> Result {
-        *a = ResidueArgs::default();
-        if let Some(at) = &self.attempt {
-            let r = vmsync::residue(at.start, at.end)?;
-            *a = ResidueArgs {
-                start: at.start as u64,
-                end: at.end as u64,
-                pages: r.pages as u64,
-                tables: r.tables as u64,
-                tables_before: at.tables_before as u64,
-                pte_tables: r.pte_tables as u64,
-            };
+        if a.reserved != 0 {
+            return Err(EINVAL);
         }
+        if a.handle == 0 {
+            *a = self.last.unwrap_or_default();
+            return Ok(());
+        }
+        let handle = a.handle;
+        let slot = self.slot(handle)?.as_ref().ok_or(EBADF)?;
+        *a = residue_of(slot.range(), slot.tables_before);
+        a.handle = handle;
         Ok(())
     }
 
@@ -431,7 +456,7 @@ impl Inner {
         if a.nr_chunks > MAX_CHUNKS {
             return Err(E2BIG);
         }
-        self.attempt = None;
+        self.last = None;
         let mut descs = KVec::with_capacity(a.nr_chunks as usize, GFP_KERNEL)?;
         let bytes = (a.nr_chunks as usize) * core::mem::size_of::<ChunkDesc>();
         let mut reader = UserSlice::new(a.chunks as usize, bytes).reader();
@@ -447,10 +472,20 @@ impl Inner {
         if total > MAX_BYTES {
             return Err(E2BIG);
         }
+        if a.flags & MAP_REUSE == 0 {
+            self.reserve_handle()?;
+        }
+        let mut kept_tables = None;
         let range = if a.flags & MAP_REUSE != 0 {
             let slot = self.slot(a.handle)?;
             match slot.take() {
-                Some(Slot::Kept(r)) => r,
+                Some(Slot {
+                    st: State::Kept(r),
+                    tables_before,
+                }) => {
+                    kept_tables = Some(tables_before);
+                    r
+                }
                 other => {
                     *slot = other;
                     return Err(EINVAL);
@@ -468,37 +503,47 @@ impl Inner {
             }
         };
         let reuse = a.flags & MAP_REUSE != 0;
-        self.attempt = Some(Attempt {
-            start: range.start(),
-            end: range.end(),
-            tables_before: vmsync::residue(range.start(), range.end())?.tables,
-        });
+        let tables_before = match &kept_tables {
+            Some(t) => *t,
+            None => ts::residue(&range).tables,
+        };
         let mut predicted = PgtblMask::empty();
         for d in descs.iter() {
             let (o, l) = (usize::try_from(d.offset), usize::try_from(d.len));
             if let (Ok(o), Ok(l)) = (o, l) {
                 // Bad windows are reported by `add_chunk` below.
-                predicted |= range.levels_to_populate(o, l).unwrap_or_default();
+                predicted |= ts::predict_levels(&range, o, l).unwrap_or_default();
             }
         }
         let mut batch = Batch::new(range);
         let res = descs.iter().try_for_each(|d| add_chunk(&mut batch, d));
         if let Err(e) = res {
+            // The batch unwinds: it clears and syncs what it did; look at what is left while
+            // the range is still ours.
+            let r = batch.cancel();
+            self.last = Some(residue_of(&r, tables_before));
             if reuse {
-                // The batch unwinds on drop; give the range back to its handle.
-                let r = batch_into_range(batch);
                 if let Ok(slot) = self.slot_any(a.handle) {
-                    *slot = Some(Slot::Kept(r));
+                    *slot = Some(Slot {
+                        st: State::Kept(r),
+                        tables_before,
+                    });
                 }
             }
             return Err(e);
         }
+        let last = residue_of(batch.range(), tables_before);
+        self.last = Some(last);
         a.predicted = predicted.bits();
-        a.pmd_leaves = 0;
+        a.pmd_leaves = last.pmd_leaves as u32;
+        let slot = Slot {
+            st: State::Batch(batch),
+            tables_before,
+        };
         if reuse {
-            *self.slot_any(a.handle)? = Some(Slot::Batch(batch));
+            *self.slot_any(a.handle)? = Some(slot);
         } else {
-            a.handle = self.new_handle(Slot::Batch(batch))?;
+            a.handle = self.new_handle(slot)?;
         }
         Ok(())
     }
@@ -518,8 +563,11 @@ impl Inner {
             return Err(EOPNOTSUPP);
         }
         let slot = self.slot(a.handle)?;
-        let batch = match slot.take() {
-            Some(Slot::Batch(b)) => b,
+        let (batch, tables_before) = match slot.take() {
+            Some(Slot {
+                st: State::Batch(b),
+                tables_before,
+            }) => (b, tables_before),
             other => {
                 *slot = other;
                 return Err(EINVAL);
@@ -532,8 +580,8 @@ impl Inner {
         };
         let flags = a.flags;
         let do_commit = move || commit_batch(batch, policy, flags);
-        let map = if a.flags & COMMIT_OBSERVE != 0 && vmsync::has_lazy_flush() {
-            let (m, armed) = vmsync::observe_lazy_flush(do_commit)?;
+        let map = if a.flags & COMMIT_OBSERVE != 0 && ts::has_lazy_flush() {
+            let (m, armed) = ts::observe_lazy_flush(do_commit)?;
             a.lazy_armed = armed as i32;
             m
         } else {
@@ -547,16 +595,24 @@ impl Inner {
         a.sync_mask = PgtblMask::arch_sync().bits();
         a.synced = info.synced as u32;
         a.flushed = info.flushed as u32;
-        a.tables = info.tables as u32;
-        a.leaves = info.leaves as u32;
+        let r = residue_of(map.range(), tables_before);
+        a.tables = r.tables.saturating_sub(r.tables_before) as u32;
+        let pmd_pages = (kernel::vmsync::pmd_size() / PAGE_SIZE) as u64;
+        a.leaves = (r.pages - r.pmd_leaves * pmd_pages + r.pmd_leaves) as u32;
         a.reserved = 0;
-        *slot = Some(Slot::Mapped(map));
+        *slot = Some(Slot {
+            st: State::Mapped(map),
+            tables_before,
+        });
         Ok(())
     }
 
     fn mapping(&mut self, handle: u32) -> Result<&Mapping> {
         match self.slot(handle)? {
-            Some(Slot::Mapped(m)) => Ok(m),
+            Some(Slot {
+                st: State::Mapped(m),
+                ..
+            }) => Ok(m),
             _ => Err(EINVAL),
         }
     }
@@ -573,23 +629,20 @@ impl Inner {
             AUDIT_DATA => audit_data(map, seed, a)?,
             AUDIT_ENTRIES => {
                 let pages: usize = map.chunks().iter().map(|c| c.len / PAGE_SIZE).sum();
-                a.bad = map.audit_entries() as u64;
+                a.bad = ts::audit_entries(map) as u64;
                 a.checked = pages as u32;
             }
-            AUDIT_SYNC => {
-                let info = map.info();
-                match vmsync::audit_sync(info.start, info.end) {
-                    Ok(s) => {
-                        a.checked = s.roots as u32;
-                        a.bad = s.missing as u64;
-                    }
-                    Err(e) if e == EOPNOTSUPP => {
-                        a.status = e.to_errno();
-                        return Ok(());
-                    }
-                    Err(e) => return Err(e),
+            AUDIT_SYNC => match ts::audit_sync(map.range()) {
+                Ok(s) => {
+                    a.checked = s.roots as u32;
+                    a.bad = s.stale as u64;
                 }
-            }
+                Err(e) if e == EOPNOTSUPP => {
+                    a.status = e.to_errno();
+                    return Ok(());
+                }
+                Err(e) => return Err(e),
+            },
             _ => return Err(EINVAL),
         }
         a.status = (a.bad != 0) as i32;
@@ -621,21 +674,50 @@ impl Inner {
             return Err(EINVAL);
         }
         let slot = self.slot(a.handle)?;
-        let range = match slot.take() {
-            Some(Slot::Mapped(m)) => m.unmap(),
-            Some(Slot::Batch(b)) => batch_into_range(b),
-            Some(Slot::Kept(r)) => r,
-            None => return Err(EBADF),
+        let Some(Slot { st, tables_before }) = slot.take() else {
+            return Err(EBADF);
         };
-        if a.flags & UNMAP_KEEP_VA != 0 {
-            *slot = Some(Slot::Kept(range));
+        if a.flags & UNMAP_KEEP_VA == 0 {
+            // Dropped: as `vunmap()`, the TLB flush comes with the vmap-area purge (or now, for
+            // a mapping committed eagerly).
+            drop(st);
+            return Ok(());
         }
+        let range = match st {
+            State::Mapped(m) => m.unmap(),
+            State::Batch(b) => b.cancel(),
+            State::Kept(r) => r,
+        };
+        *slot = Some(Slot {
+            st: State::Kept(range),
+            tables_before,
+        });
         Ok(())
     }
 }
 
-fn batch_into_range(b: Batch) -> VaRange {
-    b.cancel()
+/// What the page tables hold over `range` now, and whether every `pgd_list` root agrees.
+fn residue_of(range: &VaRange, tables_before: usize) -> ResidueArgs {
+    let r = ts::residue(range);
+    let mut a = ResidueArgs {
+        start: range.start() as u64,
+        end: range.end() as u64,
+        pages: r.pages as u64,
+        pmd_leaves: r.pmd_leaves as u64,
+        tables: r.tables as u64,
+        tables_before: tables_before as u64,
+        pte_tables: r.pte_tables as u64,
+        ..Default::default()
+    };
+    match ts::audit_sync(range) {
+        Ok(s) => {
+            a.sync_status = (s.stale != 0) as i32;
+            a.sync_roots = s.roots as u32;
+            a.sync_stale = s.stale as u64;
+        }
+        Err(e) => a.sync_status = e.to_errno(),
+    }
+    a
 }
 
 fn add_chunk(batch: &mut Batch, d: &ChunkDesc) -> Result {
@@ -656,15 +738,15 @@ fn add_chunk(batch: &mut Batch, d: &ChunkDesc) -> Result {
         }
         CHUNK_BAR => {
             let prot = match d.cache {
-                CACHE_WC => Prot::WriteCombine,
-                CACHE_UC => Prot::Uncached,
+                CACHE_WC => IoProt::WriteCombine,
+                CACHE_UC => IoProt::Uncached,
                 _ => return Err(EINVAL),
             };
-            let bar = bar().ok_or(ENODEV)?;
+            let region: Arc<dyn IoRegion> = bar().ok_or(ENODEV)?;
             let bar_offset = usize::try_from(d.bar_offset).map_err(|_| EINVAL)?;
             batch.map_iomem(
                 offset,
-                &bar,
+                &region,
                 bar_offset,
                 len,
                 prot,
@@ -678,11 +760,11 @@ fn add_chunk(batch: &mut Batch, d: &ChunkDesc) -> Result {
 fn commit_batch(batch: Batch, policy: FlushPolicy, flags: u32) -> Mapping {
     #[cfg(CONFIG_RUST_VMSYNC_TEST_CONTROLS)]
     if flags & (COMMIT_SKIP_SYNC | COMMIT_SKIP_FLUSH) != 0 {
-        let s = vmsync::Sabotage {
+        let s = ts::Sabotage {
             skip_sync: flags & COMMIT_SKIP_SYNC != 0,
             skip_flush: flags & COMMIT_SKIP_FLUSH != 0,
         };
-        return batch.commit_sabotaged(policy, s);
+        return ts::commit_sabotaged(batch, policy, s);
     }
     let _ = flags;
     batch.commit(policy)
@@ -731,38 +813,46 @@ fn compare(buf: &[u8], seed: u64, base: usize, a: &mut AuditArgs) {
     }
 }
 
-fn alias_read_page(c: &vmsync::Chunk, page: usize, buf: &mut [u8]) -> Result {
+/// The BAR window of chunk `c` at page `page`, with its memory type.
+fn bar_window(c: &Chunk, page: usize) -> Result<(Arc<PciBar>, usize, IoProt)> {
     match &c.backing {
-        // SAFETY: `buf` holds `PAGE_SIZE` bytes.
-        Backing::Pages(p) => unsafe { p[page].read_raw(buf.as_mut_ptr(), 0, PAGE_SIZE) },
         Backing::Io {
-            bar, bar_offset, ..
-        } => {
-            let alias = bar.ioremap(bar_offset + page * PAGE_SIZE, PAGE_SIZE)?;
-            for (i, b) in buf.iter_mut().enumerate() {
-                *b = alias.read8(i)?;
-            }
-            Ok(())
-        }
-        Backing::Pfn { .. } | Backing::PfnList { .. } => Err(EOPNOTSUPP),
+            region_offset,
+            prot,
+            ..
+        } => Ok((
+            bar().ok_or(ENODEV)?,
+            region_offset + page * PAGE_SIZE,
+            *prot,
+        )),
+        _ => Err(EOPNOTSUPP),
     }
 }
 
-fn alias_write_page(c: &vmsync::Chunk, page: usize, buf: &[u8]) -> Result {
-    match &c.backing {
+fn alias_read_page(c: &Chunk, page: usize, buf: &mut [u8]) -> Result {
+    if let Backing::Pages(p) = &c.backing {
         // SAFETY: `buf` holds `PAGE_SIZE` bytes.
-        Backing::Pages(p) => unsafe { p[page].write_raw(buf.as_ptr(), 0, PAGE_SIZE) },
-        Backing::Io {
-            bar, bar_offset, ..
-        } => {
-            let alias = bar.ioremap(bar_offset + page * PAGE_SIZE, PAGE_SIZE)?;
-            for (i, b) in buf.iter().enumerate() {
-                alias.write8(i, *b)?;
-            }
-            Ok(())
-        }
-        Backing::Pfn { .. } | Backing::PfnList { .. } => Err(EOPNOTSUPP),
+        return unsafe { p[page].read_raw(buf.as_mut_ptr(), 0, PAGE_SIZE) };
     }
+    let (bar, off, prot) = bar_window(c, page)?;
+    let alias = bar.ioremap(off, PAGE_SIZE, prot)?;
+    for (i, b) in buf.iter_mut().enumerate() {
+        *b = alias.read8(i)?;
+    }
+    Ok(())
+}
+
+fn alias_write_page(c: &Chunk, page: usize, buf: &[u8]) -> Result {
+    if let Backing::Pages(p) = &c.backing {
+        // SAFETY: `buf` holds `PAGE_SIZE` bytes.
+        return unsafe { p[page].write_raw(buf.as_ptr(), 0, PAGE_SIZE) };
+    }
+    let (bar, off, prot) = bar_window(c, page)?;
+    let alias = bar.ioremap(off, PAGE_SIZE, prot)?;
+    for (i, b) in buf.iter().enumerate() {
+        alias.write8(i, *b)?;
+    }
+    Ok(())
 }
 
 const BENCH_VMSYNC: u32 = 1;
@@ -771,6 +861,28 @@ const BENCH_VMAP: u32 = 3;
 const BENCH_VMAP_PFN: u32 = 4;
 const BENCH_APPLY: u32 = 5;
 const BENCH_VMSYNC_IO: u32 = 6;
+
+/// Leaf entries (PTEs, PMD leaves) a fresh vmsync mapping of the benchmark's memory has, from an
+/// untimed run.
+fn bench_leaves(method: u32, pages: &[Page], bar: Option<&Arc<PciBar>>, n: usize) -> Result<u64> {
+    let map = match (method, bar) {
+        (BENCH_VMSYNC_IO, Some(bar)) => {
+            let region: Arc<dyn IoRegion> = bar.clone();
+            let mut batch = Batch::new(VaRange::reserve_aligned(n * PAGE_SIZE)?);
+            batch.map_iomem(0, &region, 0, n * PAGE_SIZE, IoProt::WriteCombine, true)?;
+            batch.commit(FlushPolicy::ArchDefault)
+        }
+        _ => {
+            let mut batch = Batch::new(VaRange::reserve(n * PAGE_SIZE)?);
+            // SAFETY: `pages` outlives the mapping, dropped below.
+            unsafe { batch.map_page_slice(0, pages)? };
+            batch.commit(FlushPolicy::ArchDefault)
+        }
+    };
+    let r = ts::residue(map.range());
+    let pmd_pages = kernel::vmsync::pmd_size() / PAGE_SIZE;
+    Ok((r.pages - r.pmd_leaves * pmd_pages + r.pmd_leaves) as u64)
+}
 
 /// Times map + commit + first touch + unmap of the same pages `reps` times with one method.
 fn bench(a: &mut BenchArgs) -> Result {
@@ -798,51 +910,59 @@ fn bench(a: &mut BenchArgs) -> Result {
         pages.reserve(n, GFP_KERNEL)?;
         for _ in 0..n {
             let p = Page::alloc_page(GFP_KERNEL)?;
-            pfns.push(vmsync::page_pfn(&p), GFP_KERNEL)?;
+            pfns.push(ts::page_pfn(&p), GFP_KERNEL)?;
             pages.push(p, GFP_KERNEL)?;
         }
         None
     };
-    let before = vmsync::stats();
-    let mut leaves = 0u64;
+    let vmsync_method = matches!(
+        a.method,
+        BENCH_VMSYNC | BENCH_VMSYNC_EAGER | BENCH_VMSYNC_IO
+    );
+    a.leaves = if vmsync_method {
+        bench_leaves(a.method, &pages, bar.as_ref(), n)? * reps as u64
+    } else {
+        0
+    };
+    let region: Option<Arc<dyn IoRegion>> = bar.clone().map(|b| b as Arc<dyn IoRegion>);
+    let before = ts::stats::get();
     for r in 0..reps {
         let t0 = kernel::time::Ktime::ktime_get();
         match a.method {
             BENCH_VMSYNC | BENCH_VMSYNC_EAGER => {
                 let mut batch = Batch::new(VaRange::reserve(n * PAGE_SIZE)?);
-                // SAFETY: `pages` keeps the frames alive until after the unmap below.
-                unsafe { batch.map_pfn_list(0, &pfns, Prot::Kernel)? };
+                // SAFETY: `pages` keeps the pages alive until after the mapping is dropped.
+                unsafe { batch.map_page_slice(0, &pages)? };
                 let policy = if a.method == BENCH_VMSYNC {
                     FlushPolicy::ArchDefault
                 } else {
                     FlushPolicy::Eager
                 };
                 let map = batch.commit(policy);
-                leaves += map.info().leaves as u64;
                 core::hint::black_box(map.touch());
                 drop(map);
             }
             BENCH_VMAP => {
-                let map = vmsync::reference::CMapping::vmap(&pages)?;
+                let map = ts::reference::CMapping::vmap(&pages)?;
                 core::hint::black_box(map.touch());
             }
             BENCH_VMAP_PFN => {
-                // SAFETY: The BAR stays claimed while the probe is loaded.
-                let map = unsafe { vmsync::reference::CMapping::vmap_pfn(&pfns)? };
+                // SAFETY: BAR frames: I/O memory claimed while the probe is loaded, mapped
+                // write-combining as vmsync maps them.
+                let map = unsafe { ts::reference::CMapping::vmap_pfn(&pfns)? };
                 core::hint::black_box(map.touch());
             }
             BENCH_VMSYNC_IO => {
-                let bar = bar.as_ref().ok_or(ENODEV)?;
+                let region = region.as_ref().ok_or(ENODEV)?;
                 let mut batch = Batch::new(VaRange::reserve_aligned(n * PAGE_SIZE)?);
-                batch.map_iomem(0, bar, 0, n * PAGE_SIZE, Prot::Kernel, true)?;
+                batch.map_iomem(0, region, 0, n * PAGE_SIZE, IoProt::WriteCombine, true)?;
                 let map = batch.commit(FlushPolicy::ArchDefault);
-                leaves += map.info().leaves as u64;
                 core::hint::black_box(map.touch());
                 drop(map);
             }
             BENCH_APPLY => {
-                // SAFETY: As above.
-                let map = unsafe { vmsync::reference::CMapping::apply_to_page_range(&pfns)? };
+                // SAFETY: RAM pages kept alive by `pages` until after the mapping is dropped.
+                let map = unsafe { ts::reference::CMapping::apply_to_page_range(&pfns)? };
                 core::hint::black_box(map.touch());
             }
             _ => return Err(EINVAL),
@@ -850,9 +970,7 @@ fn bench(a: &mut BenchArgs) -> Result {
         let t1 = kernel::time::Ktime::ktime_get();
         a.ns[r] = (t1 - t0).to_ns().max(0) as u64;
     }
-    let after = vmsync::stats();
-    a.tables = (after.tables_allocated - before.tables_allocated) as u64;
-    a.leaves = leaves;
+    let after = ts::stats::get();
     a.syncs = (after.syncs - before.syncs) as u64;
     a.flushes = (after.flushes - before.flushes) as u64;
     Ok(())

@@ -58,7 +58,7 @@ struct vmsync_map {
 	__u32 flags;		/* (in) VMSYNC_MAP_* */
 	__u32 handle;		/* (in) REUSE: handle; (out) the batch */
 	__u32 predicted;	/* (out) levels above PTE the pre-walk predicts */
-	__u32 pmd_leaves;	/* (out) PMD leaves installed */
+	__u32 pmd_leaves;	/* (out) PMD leaves the range holds after MAP */
 	__u32 reserved;		/* (in) must be 0 */
 };
 
@@ -78,8 +78,8 @@ struct vmsync_commit {
 	__u32 synced;		/* (out) arch_sync_kernel_mappings() called */
 	__u32 flushed;		/* (out) a flush was issued */
 	__s32 lazy_armed;	/* (out) OBSERVE: 1/0, or -EOPNOTSUPP */
-	__u32 tables;		/* (out) page-table pages allocated */
-	__u32 leaves;		/* (out) leaf entries written */
+	__u32 tables;		/* (out) page-table pages linked since MAP reserved */
+	__u32 leaves;		/* (out) leaf entries (PTEs, PMD leaves) in the range */
 	__u32 reserved;		/* (out) 0 */
 };
 
@@ -130,29 +130,40 @@ struct vmsync_info {
 	__u32 sync_mask;	/* (out) ARCH_PAGE_TABLE_SYNC_MASK */
 	__u32 test_controls;	/* (out) 1 if SKIP_* flags are available */
 	__u64 live_ranges;	/* (out) ranges alive, all users */
-	__u64 live_leaves;	/* (out) leaf entries installed, all users */
-	__u64 tables;		/* (out) page-table pages allocated since boot */
+	__u64 live_pages;	/* (out) pages mapped by live chunks, all users */
 	__u64 syncs;		/* (out) syncs since boot */
 	__u64 flushes;		/* (out) commit flushes since boot */
 	__u64 handles;		/* (out) live handles of this file */
 	/* Allocations failed since boot, by allocation point (fault injection). */
 	__u64 failed_reserve;	/* (out) VA reservations */
 	__u64 failed_bookkeeping; /* (out) chunk lists */
-	__u64 failed_tables[5];	/* (out) page tables, by level: [3] = PTE tables */
+	__u64 failed_map;	/* (out) map calls that failed with -ENOMEM
+				 * (page tables, inside mm/vmalloc.c) */
 };
 
 /*
- * The range reserved by this file's last VMSYNC_IOC_MAP, failed or not, and
- * what the kernel page tables hold there now: an audit of what a failed
- * request left behind.  All zero if that request failed before reserving.
+ * What the kernel page tables hold now over a range: the range of @handle
+ * (a batch, a mapping or a kept range of this file), or with @handle 0 the
+ * range reserved by this file's last VMSYNC_IOC_MAP as that request left
+ * it, failed (after its unwinding) or not; all zero if it failed before
+ * reserving.  An audit of what a failed request or an unmap left behind,
+ * by a walker of the probe's own.
  */
 struct vmsync_residue {
+	__u32 handle;		/* (in) 0 or a handle */
+	__u32 reserved;		/* (in) must be 0 */
 	__u64 start;		/* (out) kernel VA */
 	__u64 end;		/* (out) */
 	__u64 pages;		/* (out) pages mapped in [start, end) now */
+	__u64 pmd_leaves;	/* (out) PMD leaves among them */
 	__u64 tables;		/* (out) page-table pages covering it now */
 	__u64 tables_before;	/* (out) ... when the range was reserved */
 	__u64 pte_tables;	/* (out) PTE tables among @tables */
+	__s32 sync_status;	/* (out) 0: every pgd_list root agrees with
+				 * init_mm over the range, 1: one does not,
+				 * -EOPNOTSUPP: no such list or no sync needed */
+	__u32 sync_roots;	/* (out) roots compared */
+	__u64 sync_stale;	/* (out) PMD-sized steps where a root differs */
 };
 
 /* struct vmsync_bench.method */
@@ -175,8 +186,7 @@ struct vmsync_bench {
 	__u32 reps;		/* (in) 1..VMSYNC_BENCH_MAX_REPS */
 	__u64 npages;		/* (in) pages, at most VMSYNC_MAX_BYTES worth */
 	__u64 ns[VMSYNC_BENCH_MAX_REPS]; /* (out) nanoseconds per repetition */
-	__u64 tables;		/* (out) page-table pages vmsync allocated */
-	__u64 leaves;		/* (out) leaf entries vmsync wrote */
+	__u64 leaves;		/* (out) vmsync: leaf entries written, all reps */
 	__u64 syncs;		/* (out) syncs vmsync issued */
 	__u64 flushes;		/* (out) commit flushes vmsync issued */
 };
@@ -190,6 +200,6 @@ struct vmsync_bench {
 #define VMSYNC_IOC_FILL		_IOW(VMSYNC_IOC_MAGIC, 0x05, struct vmsync_fill)
 #define VMSYNC_IOC_UNMAP	_IOW(VMSYNC_IOC_MAGIC, 0x06, struct vmsync_unmap)
 #define VMSYNC_IOC_BENCH	_IOWR(VMSYNC_IOC_MAGIC, 0x07, struct vmsync_bench)
-#define VMSYNC_IOC_RESIDUE	_IOR(VMSYNC_IOC_MAGIC, 0x08, struct vmsync_residue)
+#define VMSYNC_IOC_RESIDUE	_IOWR(VMSYNC_IOC_MAGIC, 0x08, struct vmsync_residue)
 
 #endif /* _RUST_VMSYNC_PROBE_UAPI_H */

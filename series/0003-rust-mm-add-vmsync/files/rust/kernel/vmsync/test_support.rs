@@ -1,0 +1,975 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Test support for [`kernel::vmsync`](super): audits, counters, negative controls, a PCI BAR to
+//! map and the C paths benchmarks compare against.
+//!
+//! Built only with `CONFIG_RUST_VMSYNC_TEST_SUPPORT`, a debug option: nothing here is part of
+//! the API. The audits read the kernel page tables with a read-only walker of their own, so that
+//! they do not share code with the mm/vmalloc.c walkers that build the mappings they check.
+//! Every walk is bounded by a range the caller owns ([`VaRange`], [`Mapping`]), whose page
+//! tables nobody else may free meanwhile.
+
+use super::{pmd_size, Backing, Batch, FlushPolicy, IoProt, IoRegion, Mapping, PgtblMask, VaRange};
+use crate::{
+    alloc::{flags::GFP_KERNEL, KVec},
+    bindings,
+    error::{code::*, to_result, Result},
+    page::{Page, PAGE_SIZE},
+    str::CStr,
+};
+use core::ptr::NonNull;
+
+/// Global counters of `kernel::vmsync`, for leak checks and benchmarks.
+pub mod stats {
+    use core::sync::atomic::{AtomicIsize, AtomicUsize, Ordering};
+
+    static RANGES: AtomicIsize = AtomicIsize::new(0);
+    static PAGES: AtomicIsize = AtomicIsize::new(0);
+    static SYNCS: AtomicUsize = AtomicUsize::new(0);
+    static FLUSHES: AtomicUsize = AtomicUsize::new(0);
+    static FAILED_RESERVE: AtomicUsize = AtomicUsize::new(0);
+    static FAILED_BOOKKEEPING: AtomicUsize = AtomicUsize::new(0);
+    static FAILED_MAP: AtomicUsize = AtomicUsize::new(0);
+
+    pub(in crate::vmsync) fn ranges(d: isize) {
+        RANGES.fetch_add(d, Ordering::Relaxed);
+    }
+
+    pub(in crate::vmsync) fn pages(d: isize) {
+        PAGES.fetch_add(d, Ordering::Relaxed);
+    }
+
+    pub(in crate::vmsync) fn synced() {
+        SYNCS.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(in crate::vmsync) fn flushed() {
+        FLUSHES.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(in crate::vmsync) fn failed_reserve() {
+        FAILED_RESERVE.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(in crate::vmsync) fn failed_bookkeeping() {
+        FAILED_BOOKKEEPING.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(in crate::vmsync) fn failed_map() {
+        FAILED_MAP.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A snapshot of the counters.
+    #[derive(Copy, Clone, Debug, Default)]
+    pub struct Stats {
+        /// Reserved ranges alive.
+        pub live_ranges: isize,
+        /// Pages mapped by live chunks of batches and mappings.
+        pub live_pages: isize,
+        /// Calls of `arch_sync_kernel_mappings()` since boot.
+        pub syncs: usize,
+        /// Commit-time flushes since boot.
+        pub flushes: usize,
+        /// `get_vm_area()` failures since boot.
+        pub failed_reserve: usize,
+        /// Chunk lists that could not grow, since boot.
+        pub failed_bookkeeping: usize,
+        /// Map calls that failed with `ENOMEM` in mm/vmalloc.c (page tables), since boot.
+        pub failed_map: usize,
+    }
+
+    /// Returns the current counters.
+    pub fn get() -> Stats {
+        Stats {
+            live_ranges: RANGES.load(Ordering::Relaxed),
+            live_pages: PAGES.load(Ordering::Relaxed),
+            syncs: SYNCS.load(Ordering::Relaxed),
+            flushes: FLUSHES.load(Ordering::Relaxed),
+            failed_reserve: FAILED_RESERVE.load(Ordering::Relaxed),
+            failed_bookkeeping: FAILED_BOOKKEEPING.load(Ordering::Relaxed),
+            failed_map: FAILED_MAP.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// Returns the page frame number of `page`.
+pub fn page_pfn(page: &Page) -> usize {
+    // SAFETY: `page` is a valid page.
+    (unsafe { bindings::page_to_pfn(page.as_ptr()) }) as usize
+}
+
+/// What the walker found for one address.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+enum Leaf {
+    /// Nothing mapped.
+    None,
+    /// A PTE mapping this pfn.
+    Pte(usize),
+    /// A PMD leaf whose first frame is this pfn.
+    Pmd(usize),
+    /// A PUD or P4D leaf: the walk stops there.
+    Upper,
+}
+
+/// Walks from the root entry `pgd` down to the PMD entry of `addr`, calling `seen(level, entry)`
+/// for the entries of the non-folded P4D, PUD and PMD levels (0, 1, 2) met on the way. Returns
+/// `Err(())` at an upper leaf, `Ok(None)` at an empty upper entry.
+///
+/// # Safety
+///
+/// `pgd` is the entry for `addr` in a valid root, and the tables for `addr` are not freed during
+/// the call.
+unsafe fn walk_to_pmd(
+    pgd: *mut bindings::pgd_t,
+    addr: usize,
+    mut seen: impl FnMut(usize, usize),
+) -> core::result::Result<Option<*mut bindings::pmd_t>, ()> {
+    // SAFETY: Function contract; a level is only walked below a present, non-leaf entry. A
+    // folded level's entry is the entry of the level above.
+    unsafe {
+        if bindings::pgd_none_at(pgd) {
+            return Ok(None);
+        }
+        let p4d = bindings::p4d_offset(pgd, addr as _);
+        if p4d.cast() != pgd {
+            seen(0, p4d as usize);
+        }
+        if bindings::p4d_none_at(p4d) {
+            return Ok(None);
+        }
+        if bindings::p4d_leaf_at(p4d) {
+            return Err(());
+        }
+        let pud = bindings::pud_offset(p4d, addr as _);
+        if pud.cast() != p4d {
+            seen(1, pud as usize);
+        }
+        if bindings::pud_none_at(pud) {
+            return Ok(None);
+        }
+        if bindings::pud_leaf_at(pud) {
+            return Err(());
+        }
+        let pmd = bindings::pmd_offset(pud, addr as _);
+        if pmd.cast() != pud {
+            seen(2, pmd as usize);
+        }
+        Ok(Some(pmd))
+    }
+}
+
+/// The leaf for kernel address `addr`.
+///
+/// # Safety
+///
+/// `addr` lies in a range the caller owns.
+unsafe fn leaf_at(addr: usize) -> Leaf {
+    // SAFETY: Function contract: the tables over `addr` stay.
+    unsafe {
+        let pmd = match walk_to_pmd(bindings::pgd_offset_k(addr as _), addr, |_, _| {}) {
+            Err(()) => return Leaf::Upper,
+            Ok(None) => return Leaf::None,
+            Ok(Some(pmd)) => pmd,
+        };
+        if bindings::pmd_none_at(pmd) {
+            return Leaf::None;
+        }
+        if bindings::pmd_leaf_at(pmd) {
+            return Leaf::Pmd(bindings::pmd_leaf_pfn_at(pmd) as usize);
+        }
+        let pte = bindings::pte_offset_kernel(pmd, addr as _);
+        if bindings::pte_none_at(pte) {
+            return Leaf::None;
+        }
+        Leaf::Pte(bindings::pte_pfn_at(pte) as usize)
+    }
+}
+
+/// The end of the PMD-sized step from `addr`, or `end` if that comes first.
+///
+/// Not `pmd_addr_end()`: where the PMD level is folded (2-level x86-32) that is `end` itself.
+fn step_end(addr: usize, end: usize) -> usize {
+    let size = pmd_size();
+    let boundary = addr.wrapping_add(size) & !(size - 1);
+    // Compared minus one, so that a boundary that wrapped to 0 counts as the top.
+    if boundary.wrapping_sub(1) < end - 1 {
+        boundary
+    } else {
+        end
+    }
+}
+
+/// The pfn the kernel page tables map at `offset` of `map`, if any.
+pub fn lookup_pfn(map: &Mapping, offset: usize) -> Option<usize> {
+    if offset >= map.size() {
+        return None;
+    }
+    let addr = map.addr() + (offset & !(PAGE_SIZE - 1));
+    // SAFETY: `addr` lies in the range `map` owns.
+    match unsafe { leaf_at(addr) } {
+        Leaf::Pte(pfn) => Some(pfn),
+        Leaf::Pmd(base) => Some(base + (addr & (pmd_size() - 1)) / PAGE_SIZE),
+        Leaf::None | Leaf::Upper => None,
+    }
+}
+
+/// The frame page `i` of chunk `c` should map, or `None` where the chunk does not say
+/// (borrowed pages).
+fn expected_pfn(c: &super::Chunk, i: usize) -> Option<usize> {
+    match &c.backing {
+        Backing::Pages(p) => Some(page_pfn(&p[i])),
+        Backing::BorrowedPages => None,
+        Backing::Io {
+            region,
+            region_offset,
+            ..
+        } => {
+            let phys = region.phys_start() + (region_offset + i * PAGE_SIZE) as u64;
+            Some((phys / PAGE_SIZE as u64) as usize)
+        }
+        Backing::Pfn { pfn, .. } => Some(pfn + i),
+    }
+}
+
+/// Checks that every page of every chunk of `map` is mapped to the frame it should be (a PMD
+/// leaf counts for its whole span) and that nothing else of the range is mapped. Returns the
+/// number of mismatches.
+pub fn audit_entries(map: &Mapping) -> usize {
+    let mut bad = 0;
+    let mut mapped = 0;
+    for c in map.chunks() {
+        for i in 0..c.len / PAGE_SIZE {
+            let got = lookup_pfn(map, c.offset + i * PAGE_SIZE);
+            match (expected_pfn(c, i), got) {
+                (Some(want), Some(got)) if want == got => {}
+                (None, Some(_)) => {}
+                _ => bad += 1,
+            }
+            mapped += 1;
+        }
+    }
+    // Anything mapped outside the chunks is a mismatch too.
+    let r = residue(map.range());
+    bad + r.pages.saturating_sub(mapped)
+}
+
+/// What the kernel page tables hold for a range, see [`residue`].
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct Residue {
+    /// Pages of the range mapped by a PTE or a PMD leaf.
+    pub pages: usize,
+    /// PMD leaves among them.
+    pub pmd_leaves: usize,
+    /// Distinct page-table pages below the root that cover part of the range.
+    pub tables: usize,
+    /// How many of them are PTE tables.
+    pub pte_tables: usize,
+}
+
+/// Counts, without changing anything, the mapped pages of `range` and the page-table pages
+/// covering it, such as a failed or torn-down mapping may have left behind. Folded levels are
+/// not counted.
+///
+/// # Examples
+///
+/// A chunk that crosses from one PTE table into the next, and what is left after unmapping:
+///
+/// ```
+/// use kernel::page::{Page, PAGE_SIZE};
+/// use kernel::prelude::*;
+/// use kernel::vmsync::{pmd_size, test_support::residue, Batch, FlushPolicy, VaRange};
+///
+/// let pmd = pmd_size();
+/// let mut batch = Batch::new(VaRange::reserve_aligned(2 * pmd)?);
+/// let mut pages = KVec::new();
+/// for _ in 0..4 {
+///     pages.push(Page::alloc_page(GFP_KERNEL)?, GFP_KERNEL)?;
+/// }
+/// batch.map_pages(pmd - 2 * PAGE_SIZE, pages)?;
+/// let map = batch.commit(FlushPolicy::ArchDefault);
+/// assert_eq!(kernel::vmsync::test_support::audit_entries(&map), 0);
+/// let r = residue(map.range());
+/// assert_eq!(r.pages, 4);
+/// assert_eq!(r.pte_tables, 2);
+/// let range = map.unmap();
+/// let after = residue(&range);
+/// assert_eq!(after.pages, 0);
+/// // Page tables stay, as for vmalloc.
+/// assert_eq!(after.tables, r.tables);
+/// # Ok::<(), Error>(())
+/// ```
+pub fn residue(range: &VaRange) -> Residue {
+    let mut r = Residue::default();
+    // The last table page seen at each level; a walk in address order meets each table once in
+    // a run, so counting changes counts tables.
+    let mut last = [0usize; 4];
+    let mut tables = 0;
+    let mut note = |level: usize, entry: usize| {
+        let table = entry & !(PAGE_SIZE - 1);
+        if last[level] == table {
+            return false;
+        }
+        last[level] = table;
+        tables += 1;
+        true
+    };
+    let end = range.end();
+    let mut addr = range.start();
+    while addr < end {
+        let next = step_end(addr, end);
+        // SAFETY: `range` is ours, its tables stay; each level is only walked when present.
+        unsafe {
+            let pgd = bindings::pgd_offset_k(addr as _);
+            let pmd = match walk_to_pmd(pgd, addr, |level, entry| {
+                note(level, entry);
+            }) {
+                Ok(Some(pmd)) if !bindings::pmd_none_at(pmd) => pmd,
+                Err(()) => {
+                    r.pages += (next - addr) / PAGE_SIZE;
+                    addr = next;
+                    continue;
+                }
+                _ => {
+                    addr = next;
+                    continue;
+                }
+            };
+            if bindings::pmd_leaf_at(pmd) {
+                r.pages += (next - addr) / PAGE_SIZE;
+                r.pmd_leaves += 1;
+                addr = next;
+                continue;
+            }
+            let mut pte = bindings::pte_offset_kernel(pmd, addr as _);
+            if note(3, pte as usize) {
+                r.pte_tables += 1;
+            }
+            while addr < next {
+                if !bindings::pte_none_at(pte) {
+                    r.pages += 1;
+                }
+                pte = pte.add(1);
+                addr += PAGE_SIZE;
+            }
+        }
+    }
+    r.tables = tables;
+    r
+}
+
+/// Walks the page tables over `[offset, offset + len)` of `range` without changing them and
+/// returns the levels that mapping it with PTEs would populate, not counting
+/// [`PgtblMask::PTE`]: a prediction of a batch's mask made independently of the batch code.
+///
+/// Errors: see [`check_window`](super::check_window).
+pub fn predict_levels(range: &VaRange, offset: usize, len: usize) -> Result<PgtblMask> {
+    let end = range.start() + super::check_window(range.size(), offset, len)?;
+    let mut mask = PgtblMask::empty();
+    let mut addr = range.start() + offset;
+    while addr < end {
+        let next = step_end(addr, end);
+        // SAFETY: `addr` lies in `range`, which is ours.
+        mask |= unsafe { predict_at(addr) };
+        addr = next;
+    }
+    Ok(mask)
+}
+
+/// # Safety
+///
+/// `addr` lies in a range the caller owns.
+unsafe fn predict_at(addr: usize) -> PgtblMask {
+    // SAFETY: Read-only walk of tables that stay (function contract); `*_offset()` is only
+    // applied below present entries.
+    unsafe {
+        let pgd = bindings::pgd_offset_k(addr as _);
+        let p4d = bindings::p4d_offset(pgd, addr as _);
+        let folded_p4d = p4d.cast() == pgd;
+        // An empty upper entry means every table below it is new too; a folded P4D level shares
+        // its entry with the PGD and is never reported on its own.
+        let below_p4d = PgtblMask::PUD | PgtblMask::PMD;
+        if bindings::pgd_none_at(pgd) {
+            let p4d_bit = if folded_p4d {
+                PgtblMask::empty()
+            } else {
+                PgtblMask::P4D
+            };
+            return PgtblMask::PGD | p4d_bit | below_p4d;
+        }
+        if bindings::p4d_none_at(p4d) {
+            return PgtblMask::P4D | below_p4d;
+        }
+        let pud = bindings::pud_offset(p4d, addr as _);
+        if bindings::pud_none_at(pud) {
+            return PgtblMask::PUD | PgtblMask::PMD;
+        }
+        let pmd = bindings::pmd_offset(pud, addr as _);
+        if bindings::pmd_none_at(pmd) {
+            return PgtblMask::PMD;
+        }
+    }
+    PgtblMask::empty()
+}
+
+/// Result of [`audit_sync`].
+#[derive(Copy, Clone, Debug, Default)]
+pub struct SyncAudit {
+    /// Process page-table roots examined.
+    pub roots: usize,
+    /// PMD-sized steps where a root disagrees with the kernel page tables.
+    pub stale: usize,
+}
+
+/// Most roots one audit compares, to bound the time spent under `pgd_lock`.
+const MAX_ROOTS: usize = 4096;
+
+/// Most bytes one audit compares per root.
+const MAX_AUDIT_BYTES: usize = 1 << 30;
+
+/// Checks that every process page-table root the architecture keeps (x86's `pgd_list`) has the
+/// same PMD-level entries as the kernel page tables over `range`.
+///
+/// Errors: `EOPNOTSUPP` where the architecture keeps no such list or needs no sync
+/// (`ARCH_PAGE_TABLE_SYNC_MASK` is zero), `E2BIG` for a range over 1 GiB or more than 4096
+/// roots. Takes `pgd_lock`; must not be called in atomic context.
+pub fn audit_sync(range: &VaRange) -> Result<SyncAudit> {
+    if PgtblMask::arch_sync().is_empty() {
+        return Err(EOPNOTSUPP);
+    }
+    if range.size() > MAX_AUDIT_BYTES {
+        return Err(E2BIG);
+    }
+    audit_roots(range)
+}
+
+#[cfg(CONFIG_X86)]
+fn audit_roots(range: &VaRange) -> Result<SyncAudit> {
+    let mut audit = SyncAudit::default();
+    let mut res = Ok(());
+    // SAFETY: `pgd_lock` protects `pgd_list`; roots on the list stay valid while it is held, and
+    // only the kernel part of each is read, over `range`, which is ours.
+    unsafe {
+        let head = core::ptr::addr_of_mut!(bindings::pgd_list);
+        bindings::spin_lock(core::ptr::addr_of_mut!(bindings::pgd_lock));
+        let mut pos = (*head).next;
+        while pos != head {
+            if audit.roots == MAX_ROOTS {
+                res = Err(E2BIG);
+                break;
+            }
+            audit.roots += 1;
+            let root = bindings::ptdesc_address_of_list(pos).cast::<bindings::pgd_t>();
+            let mut addr = range.start();
+            while addr < range.end() {
+                let next = step_end(addr, range.end());
+                if pmd_entry_of(bindings::pgd_offset_pgd(root, addr as _), addr)
+                    != pmd_entry_of(bindings::pgd_offset_k(addr as _), addr)
+                {
+                    audit.stale += 1;
+                }
+                addr = next;
+            }
+            pos = (*pos).next;
+        }
+        bindings::spin_unlock(core::ptr::addr_of_mut!(bindings::pgd_lock));
+    }
+    res.map(|()| audit)
+}
+
+#[cfg(not(CONFIG_X86))]
+fn audit_roots(_range: &VaRange) -> Result<SyncAudit> {
+    Err(EOPNOTSUPP)
+}
+
+/// The raw PMD entry for `addr` below `pgd`: `Ok(None)` if an upper level is empty, `Err(())`
+/// at an upper leaf.
+///
+/// # Safety
+///
+/// As for [`walk_to_pmd`].
+#[cfg(CONFIG_X86)]
+unsafe fn pmd_entry_of(
+    pgd: *mut bindings::pgd_t,
+    addr: usize,
+) -> core::result::Result<Option<u64>, ()> {
+    // SAFETY: Function contract.
+    unsafe { walk_to_pmd(pgd, addr, |_, _| {}).map(|p| p.map(|pmd| bindings::pmd_val_at(pmd))) }
+}
+
+/// Returns `true` where the architecture defers the post-vmap TLB flush to the trap path
+/// (RISC-V 64-bit), which [`observe_lazy_flush`] can watch.
+pub fn has_lazy_flush() -> bool {
+    cfg!(all(CONFIG_RISCV, CONFIG_64BIT))
+}
+
+/// Runs `f` with preemption disabled and reports whether it armed the RISC-V lazy vmalloc flush
+/// (the `new_vmalloc` bit) of the current CPU. The bit is first consumed the way the trap path
+/// does it (local `sfence.vma`, then clear), so a set bit afterwards was set by `f`.
+///
+/// Errors: `EOPNOTSUPP` on architectures without the lazy scheme. `f` must not sleep.
+pub fn observe_lazy_flush<R>(f: impl FnOnce() -> R) -> Result<(R, bool)> {
+    // SAFETY: Paired with `preempt_enable()` below on every path.
+    unsafe { bindings::preempt_disable() };
+    // SAFETY: Preemption is disabled, so "this CPU" is stable.
+    let ack = unsafe { bindings::lazy_vmap_flush_ack() };
+    if ack < 0 {
+        // SAFETY: Pairs with the `preempt_disable()` above.
+        unsafe { bindings::preempt_enable() };
+        return Err(EOPNOTSUPP);
+    }
+    let r = f();
+    // SAFETY: Still on the same CPU.
+    let pending = unsafe { bindings::lazy_vmap_flush_pending() } > 0;
+    // SAFETY: Pairs with the `preempt_disable()` above.
+    unsafe { bindings::preempt_enable() };
+    Ok((r, pending))
+}
+
+/// Test-only switches that break the protocol on purpose, so that audits can be shown to fail.
+#[cfg(CONFIG_RUST_VMSYNC_TEST_CONTROLS)]
+#[derive(Copy, Clone, Debug, Default)]
+pub struct Sabotage {
+    /// Do not call `arch_sync_kernel_mappings()` even if the mask requires it.
+    pub skip_sync: bool,
+    /// Do not flush at all.
+    pub skip_flush: bool,
+}
+
+/// Like [`Batch::commit`], but may skip the sync or the flush. For negative-control tests only:
+/// a mapping committed this way may be used before it is visible.
+#[cfg(CONFIG_RUST_VMSYNC_TEST_CONTROLS)]
+pub fn commit_sabotaged(batch: Batch, policy: FlushPolicy, sabotage: Sabotage) -> Mapping {
+    batch.commit_inner(policy, sabotage.skip_sync, sabotage.skip_flush)
+}
+
+/// A PCI memory BAR claimed for mapping, found by vendor and device id.
+///
+/// # Invariants
+///
+/// `pdev` holds a reference; the device is enabled and memory BAR `bar` is requested by us,
+/// covering physical addresses `[start, start + len)`, page aligned.
+#[cfg(CONFIG_PCI)]
+pub struct PciBar {
+    pdev: NonNull<bindings::pci_dev>,
+    bar: i32,
+    start: u64,
+    len: u64,
+}
+
+#[cfg(CONFIG_PCI)]
+// SAFETY: The device reference and the region request may be released from any thread.
+unsafe impl Send for PciBar {}
+
+#[cfg(CONFIG_PCI)]
+// SAFETY: Shared references only read immutable fields.
+unsafe impl Sync for PciBar {}
+
+#[cfg(CONFIG_PCI)]
+impl PciBar {
+    /// Finds the first PCI device `vendor:device`, enables it and requests memory BAR `bar`.
+    ///
+    /// Errors: `EINVAL` for a BAR index over 5, `ENODEV` if there is no such device or the BAR is
+    /// empty, not memory (an I/O-port BAR) or not page aligned, or the error of enabling the
+    /// device or requesting the region (`EBUSY` if someone else owns it). May sleep.
+    pub fn claim(vendor: u16, device: u16, bar: u32, name: &'static CStr) -> Result<Self> {
+        if bar >= 6 {
+            return Err(EINVAL);
+        }
+        let bar = bar as i32;
+        // SAFETY: FFI call; `from == NULL` starts the search. Returns a referenced device.
+        let pdev = unsafe {
+            bindings::pci_get_device(vendor.into(), device.into(), core::ptr::null_mut())
+        };
+        let pdev = NonNull::new(pdev).ok_or(ENODEV)?;
+        // SAFETY: `pdev` is a valid, referenced device.
+        let (start, len, flags) = unsafe {
+            (
+                bindings::pci_resource_start(pdev.as_ptr(), bar),
+                bindings::pci_resource_len(pdev.as_ptr(), bar),
+                bindings::pci_resource_flags(pdev.as_ptr(), bar),
+            )
+        };
+        // `resource_size_t` is 32 bits wide on some configurations, 64 on others.
+        #[allow(clippy::unnecessary_cast)]
+        let (start, len) = (start as u64, len as u64);
+        let mem = flags & bindings::IORESOURCE_MEM as crate::ffi::c_ulong != 0;
+        let aligned = (start | len) % PAGE_SIZE as u64 == 0;
+        let res = if len == 0 || !mem || !aligned {
+            Err(ENODEV)
+        } else {
+            // SAFETY: `pdev` is valid.
+            to_result(unsafe { bindings::pci_enable_device_mem(pdev.as_ptr()) })
+        };
+        if let Err(e) = res {
+            // SAFETY: Drops the reference from `pci_get_device()`.
+            unsafe { bindings::pci_dev_put(pdev.as_ptr()) };
+            return Err(e);
+        }
+        // SAFETY: `pdev` is valid and enabled; `name` is static.
+        if let Err(e) = to_result(unsafe {
+            bindings::pci_request_region(pdev.as_ptr(), bar, name.as_char_ptr())
+        }) {
+            // SAFETY: Undo the enable and drop the reference.
+            unsafe {
+                bindings::pci_disable_device(pdev.as_ptr());
+                bindings::pci_dev_put(pdev.as_ptr());
+            }
+            return Err(e);
+        }
+        // INVARIANT: Referenced, enabled and requested above; a page-aligned memory BAR.
+        Ok(Self {
+            pdev,
+            bar,
+            start,
+            len,
+        })
+    }
+
+    /// The page frame number of the page at `offset` in the BAR.
+    pub fn pfn_at(&self, offset: usize) -> usize {
+        ((self.start + offset as u64) / PAGE_SIZE as u64) as usize
+    }
+
+    /// Maps `[offset, offset + len)` of the BAR with a separate `ioremap_wc()` or `ioremap()`
+    /// of memory type `prot`, the type a [`Mapping`] of the window has; used to check a mapping
+    /// through an independent alias.
+    ///
+    /// May sleep.
+    pub fn ioremap(&self, offset: usize, len: usize, prot: IoProt) -> Result<IoAlias> {
+        super::check_window(self.len as usize, offset, len)?;
+        let phys = (self.start + offset as u64) as bindings::phys_addr_t;
+        let wc = prot == IoProt::WriteCombine;
+        // SAFETY: The window lies inside the BAR we own (checked above); `phys` is passed by
+        // pointer (see rust/helpers/vmsync.c).
+        let addr = unsafe { bindings::ioremap_prot_at(&phys, len, wc) };
+        let addr = NonNull::new(addr.cast::<u8>()).ok_or(ENOMEM)?;
+        Ok(IoAlias { addr, len })
+    }
+}
+
+#[cfg(CONFIG_PCI)]
+// SAFETY: A claimed memory BAR is I/O memory we own until drop (type invariant), page aligned.
+unsafe impl IoRegion for PciBar {
+    fn phys_start(&self) -> u64 {
+        self.start
+    }
+
+    fn len(&self) -> usize {
+        self.len as usize
+    }
+}
+
+#[cfg(CONFIG_PCI)]
+impl Drop for PciBar {
+    fn drop(&mut self) {
+        // SAFETY: By the type invariant the region is requested, the device enabled and
+        // referenced by us.
+        unsafe {
+            bindings::pci_release_region(self.pdev.as_ptr(), self.bar);
+            bindings::pci_disable_device(self.pdev.as_ptr());
+            bindings::pci_dev_put(self.pdev.as_ptr());
+        }
+    }
+}
+
+/// An `ioremap()` of part of a [`PciBar`].
+///
+/// # Invariants
+///
+/// `addr` is an `ioremap()` cookie for `len` bytes, unmapped on drop.
+#[cfg(CONFIG_PCI)]
+pub struct IoAlias {
+    addr: NonNull<u8>,
+    len: usize,
+}
+
+#[cfg(CONFIG_PCI)]
+impl IoAlias {
+    /// Reads the byte at `offset`.
+    pub fn read8(&self, offset: usize) -> Result<u8> {
+        if offset >= self.len {
+            return Err(ERANGE);
+        }
+        // SAFETY: `offset` is inside the mapping (checked above, type invariant).
+        Ok(unsafe { core::ptr::read_volatile(self.addr.as_ptr().add(offset)) })
+    }
+
+    /// Writes the byte at `offset`.
+    pub fn write8(&self, offset: usize, val: u8) -> Result {
+        if offset >= self.len {
+            return Err(ERANGE);
+        }
+        // SAFETY: `offset` is inside the mapping (checked above, type invariant).
+        unsafe { core::ptr::write_volatile(self.addr.as_ptr().add(offset), val) };
+        Ok(())
+    }
+}
+
+#[cfg(CONFIG_PCI)]
+impl Drop for IoAlias {
+    fn drop(&mut self) {
+        // SAFETY: `addr` came from `ioremap()` (type invariant).
+        unsafe { bindings::iounmap(self.addr.as_ptr().cast()) };
+    }
+}
+
+struct PteWalk<'a> {
+    f: &'a mut dyn FnMut(usize, usize),
+    count: usize,
+}
+
+/// `pte_fn_t` for [`walk_kernel_ptes`].
+///
+/// # Safety
+///
+/// Called by `apply_to_existing_page_range()` with a present PTE and the `PteWalk` passed to it.
+unsafe extern "C" fn pte_walk_cb(
+    pte: *mut bindings::pte_t,
+    addr: crate::ffi::c_ulong,
+    data: *mut crate::ffi::c_void,
+) -> crate::ffi::c_int {
+    // SAFETY: `data` is the `PteWalk` of `walk_kernel_ptes`, exclusively ours during the walk.
+    let walk = unsafe { &mut *data.cast::<PteWalk<'_>>() };
+    // SAFETY: `pte` is a valid entry (function contract).
+    let pfn = unsafe { bindings::pte_pfn_at(pte) } as usize;
+    walk.count += 1;
+    (walk.f)(addr, pfn);
+    0
+}
+
+/// Calls `f(addr, pfn)` for every present PTE of `map`, using the C walker
+/// `apply_to_existing_page_range()`, and returns how many there were.
+///
+/// C calls back into Rust here (a `pte_fn_t`), which makes this a check of the calling
+/// convention between the two languages as much as a helper. May sleep.
+///
+/// # Examples
+///
+/// ```
+/// use kernel::page::{Page, PAGE_SIZE};
+/// use kernel::prelude::*;
+/// use kernel::vmsync::{test_support, Batch, FlushPolicy, VaRange};
+///
+/// let mut pages = KVec::new();
+/// for _ in 0..3 {
+///     pages.push(Page::alloc_page(GFP_KERNEL)?, GFP_KERNEL)?;
+/// }
+/// let mut batch = Batch::new(VaRange::reserve(8 * PAGE_SIZE)?);
+/// batch.map_pages(4 * PAGE_SIZE, pages)?;
+/// let map = batch.commit(FlushPolicy::ArchDefault);
+/// let mut seen = KVec::new();
+/// let n = test_support::walk_kernel_ptes(&map, &mut |addr, pfn| {
+///     let _ = seen.push((addr, pfn), GFP_ATOMIC);
+/// })?;
+/// assert_eq!(n, 3);
+/// assert_eq!(seen.len(), 3);
+/// for (i, (addr, pfn)) in seen.iter().enumerate() {
+///     assert_eq!(*addr, map.addr() + (4 + i) * PAGE_SIZE);
+///     assert_eq!(test_support::lookup_pfn(&map, (4 + i) * PAGE_SIZE), Some(*pfn));
+/// }
+/// assert_eq!(test_support::audit_entries(&map), 0);
+/// # Ok::<(), Error>(())
+/// ```
+pub fn walk_kernel_ptes(map: &Mapping, f: &mut dyn FnMut(usize, usize)) -> Result<usize> {
+    let mut walk = PteWalk { f, count: 0 };
+    // SAFETY: `init_mm` is the kernel mm and the range is `map`'s; the callback matches
+    // `pte_fn_t` and `walk` outlives the call. Only present entries are visited; nothing is
+    // allocated.
+    to_result(unsafe {
+        bindings::apply_to_existing_page_range(
+            core::ptr::addr_of_mut!(bindings::init_mm),
+            map.addr() as _,
+            map.size() as _,
+            Some(pte_walk_cb),
+            (&mut walk as *mut PteWalk<'_>).cast(),
+        )
+    })?;
+    Ok(walk.count)
+}
+
+/// Builds a PTE for `pfn` with `prot` in C and reads its pfn back in C, passing the `pte_t`
+/// both ways by value; returns the pfn. A mismatch in how the two languages return or pass
+/// small structs shows up as a different pfn.
+///
+/// # Examples
+///
+/// ```
+/// use kernel::vmsync::{test_support::pte_roundtrip, Prot};
+///
+/// for pfn in [0usize, 1, 0x1234, 0xabcde, 0xfffff] {
+///     assert_eq!(pte_roundtrip(pfn, Prot::Kernel), pfn);
+///     assert_eq!(pte_roundtrip(pfn, Prot::Uncached), pfn);
+/// }
+/// // 64-bit division on 32-bit targets goes through libcalls; formatting uses it.
+/// let big = core::hint::black_box(0x1234_5678_9abc_def0u64);
+/// assert_eq!(big / 1_000_000_007, 0x1234_5678_9abc_def0 / 1_000_000_007);
+/// assert_eq!(big % 1_000_000_007, 0x1234_5678_9abc_def0 % 1_000_000_007);
+/// let s = kernel::str::CString::try_from_fmt(kernel::fmt!("{}", big))?;
+/// assert_eq!(s.as_bytes(), b"1311768467463790320");
+/// # Ok::<(), Error>(())
+/// ```
+pub fn pte_roundtrip(pfn: usize, prot: super::Prot) -> usize {
+    let p = prot.to_pgprot();
+    // SAFETY: Pure computations on values.
+    unsafe { bindings::pte_pfn_value(bindings::pfn_pte_value(pfn as _, &p)) as usize }
+}
+
+/// The C paths vmsync is measured against: `vmap()`, `vmap_pfn()` and the
+/// `apply_to_page_range()` construction i915 used, followed by a manual flush.
+pub mod reference {
+    use super::*;
+
+    /// A mapping made by C; unmapped with `vunmap()` (or `vunmap_range()`) on drop.
+    ///
+    /// # Invariants
+    ///
+    /// `addr` maps `pages` pages made by one of the constructors below.
+    pub struct CMapping {
+        addr: NonNull<u8>,
+        pages: usize,
+        area: Option<VaRange>,
+    }
+
+    impl CMapping {
+        /// `vmap(pages, VM_MAP, PAGE_KERNEL)`. May sleep.
+        pub fn vmap(pages: &[Page]) -> Result<Self> {
+            let mut ptrs = KVec::with_capacity(pages.len(), GFP_KERNEL)?;
+            for p in pages {
+                ptrs.push(p.as_ptr(), GFP_KERNEL)?;
+            }
+            let count = u32::try_from(pages.len()).map_err(|_| EINVAL)?;
+            // SAFETY: `ptrs` holds `count` valid pages, kept alive by the caller's borrow for
+            // the call; vmap() does not keep the array.
+            let addr = unsafe {
+                bindings::vmap(
+                    ptrs.as_mut_ptr(),
+                    count,
+                    bindings::VM_MAP as _,
+                    super::super::Prot::Kernel.to_pgprot(),
+                )
+            };
+            let addr = NonNull::new(addr.cast::<u8>()).ok_or(ENOMEM)?;
+            Ok(Self {
+                addr,
+                pages: pages.len(),
+                area: None,
+            })
+        }
+
+        /// `vmap_pfn(pfns, pgprot_writecombine(PAGE_KERNEL))`: I/O frames, write-combining.
+        /// May sleep.
+        ///
+        /// # Safety
+        ///
+        /// The frames are I/O memory that stays valid while mapped, with no alias of a
+        /// conflicting memory type.
+        #[cfg(CONFIG_VMAP_PFN)]
+        pub unsafe fn vmap_pfn(pfns: &[usize]) -> Result<Self> {
+            let count = u32::try_from(pfns.len()).map_err(|_| EINVAL)?;
+            // SAFETY: `pfns` is a valid array of `count` frames (caller guarantees them);
+            // `vmap_pfn()` only reads it.
+            let addr = unsafe {
+                bindings::vmap_pfn(
+                    pfns.as_ptr().cast_mut().cast(),
+                    count,
+                    super::super::Prot::WriteCombine.to_pgprot(),
+                )
+            };
+            // vmap_pfn() returns NULL on failure.
+            let addr = NonNull::new(addr.cast::<u8>()).ok_or(ENOMEM)?;
+            Ok(Self {
+                addr,
+                pages: pfns.len(),
+                area: None,
+            })
+        }
+
+        /// What i915 did: `get_vm_area()`, `apply_to_page_range()` with a callback that writes
+        /// the PTEs (it tracks and syncs since e80d3909be42), then the flush it had to add by
+        /// hand. May sleep.
+        ///
+        /// # Safety
+        ///
+        /// The frames are RAM pages that stay allocated while mapped.
+        pub unsafe fn apply_to_page_range(pfns: &[usize]) -> Result<Self> {
+            let size = pfns.len().checked_mul(PAGE_SIZE).ok_or(EOVERFLOW)?;
+            let area = VaRange::reserve(size)?;
+            let prot = super::super::Prot::Kernel.to_pgprot();
+            let mut st = ApplyState {
+                pfns,
+                prot,
+                start: area.start(),
+            };
+            // SAFETY: The range is ours; the callback matches `pte_fn_t` and `st` outlives the
+            // call.
+            to_result(unsafe {
+                bindings::apply_to_page_range(
+                    core::ptr::addr_of_mut!(bindings::init_mm),
+                    area.start() as _,
+                    size as _,
+                    Some(apply_set_pte),
+                    (&mut st as *mut ApplyState<'_>).cast(),
+                )
+            })?;
+            // SAFETY: Flush for the range just populated.
+            unsafe { bindings::flush_cache_vmap(area.start() as _, area.end() as _) };
+            Ok(Self {
+                // SAFETY: `area.start()` is a non-zero kernel address.
+                addr: unsafe { NonNull::new_unchecked(area.start() as *mut u8) },
+                pages: pfns.len(),
+                area: Some(area),
+            })
+        }
+
+        /// Reads the first byte of every page; see [`Mapping::touch`].
+        pub fn touch(&self) -> u8 {
+            let mut x = 0u8;
+            for i in 0..self.pages {
+                // SAFETY: Page `i` is mapped (type invariant).
+                x ^= unsafe { core::ptr::read_volatile(self.addr.as_ptr().add(i * PAGE_SIZE)) };
+            }
+            x
+        }
+    }
+
+    impl Drop for CMapping {
+        fn drop(&mut self) {
+            match &self.area {
+                None => {
+                    // SAFETY: `addr` came from `vmap()`/`vmap_pfn()` (type invariant).
+                    unsafe { bindings::vunmap(self.addr.as_ptr().cast()) }
+                }
+                Some(area) => {
+                    // SAFETY: Clears and flushes the entries apply_to_page_range() wrote in
+                    // our range before the range is freed.
+                    unsafe { bindings::vunmap_range(area.start() as _, area.end() as _) };
+                }
+            }
+        }
+    }
+
+    struct ApplyState<'a> {
+        pfns: &'a [usize],
+        prot: bindings::pgprot_t,
+        start: usize,
+    }
+
+    /// # Safety
+    ///
+    /// Called by `apply_to_page_range()` with a PTE of our range and our `ApplyState`.
+    unsafe extern "C" fn apply_set_pte(
+        pte: *mut bindings::pte_t,
+        addr: crate::ffi::c_ulong,
+        data: *mut crate::ffi::c_void,
+    ) -> crate::ffi::c_int {
+        // SAFETY: `data` is the `ApplyState` of `apply_to_page_range`, exclusively ours.
+        let st = unsafe { &mut *data.cast::<ApplyState<'_>>() };
+        let i = (addr - st.start) / PAGE_SIZE;
+        if i >= st.pfns.len() {
+            return EINVAL.to_errno();
+        }
+        // SAFETY: `pte` is the entry for `addr` in our range.
+        unsafe { bindings::set_pte_kernel(pte, addr, st.pfns[i] as _, &st.prot) };
+        0
+    }
+}
