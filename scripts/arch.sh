@@ -69,6 +69,14 @@ $OUT/guest/busybox /bin"
 fi
 
 plan=$OUT/plan
+# lib/test_vmalloc in the same boot, every test that fits the guest: not
+# align_shift_alloc_test, which asks for alignments up to 2^(BITS_PER_LONG-1)
+# and fails by design, and on x86-32 not long_busy_list_alloc_test, which
+# exhausts the ~120 MiB vmalloc area (vm_map_ram_test then oopses).
+case "$arch" in
+i386*) tv_mask=0x7bb ;;
+*) tv_mask=0x7bf ;;
+esac
 targs=""
 for t in ${VMSYNC_TESTS:-}; do
 	targs="$targs -t $t"
@@ -81,6 +89,8 @@ ksft_run="cd /kselftest && ${targs:+KSELFTEST_VMSYNC_SH_ARGS=\"${targs# }\" }./r
 	[ "$ksft" = 1 ] && echo "shell kselftest_no_probe $ksft_run"
 	echo "insmod probe_load /lib/modules/rust_vmsync_probe.ko"
 	[ "${VMSYNC_REPORT:-0}" = 1 ] && echo "run report /bin/vmsync_report"
+	[ -n "${VMSYNC_TESTS:-}" ] ||
+		echo "run test_vmalloc /bin/vmsync_test_vmalloc /lib/modules/test_vmalloc.ko run_test_mask=$tv_mask test_loop_count=2000 nr_threads=1"
 	echo "run vmsync_test /bin/vmsync_test$targs"
 	[ "$ksft" = 1 ] && echo "shell kselftest $ksft_run"
 	echo "rmmod probe_unload rust_vmsync_probe"
@@ -88,7 +98,7 @@ ksft_run="cd /kselftest && ${targs:+KSELFTEST_VMSYNC_SH_ARGS=\"${targs# }\" }./r
 	[ "$debug" = 1 ] && echo "run kmemleak_scan /bin/vmsync_kmemleak scan"
 	true
 } >"$plan"
-for g in kmemleak leftover; do
+for g in kmemleak leftover test_vmalloc; do
 	run_logged "$OUT/guest/$g.log" "$UCC" -static -O2 -Wall \
 		-o "$OUT/guest/vmsync_$g" "$ROOT/guest/$g.c" ||
 		die "$arch: building vmsync_$g failed"
@@ -99,6 +109,8 @@ $OUT/guest/vmsync_test /bin/vmsync_test 0755
 $OUT/guest/vmsync_report /bin/vmsync_report 0755
 $OUT/guest/vmsync_kmemleak /bin/vmsync_kmemleak 0755
 $OUT/guest/vmsync_leftover /bin/vmsync_leftover 0755
+$OUT/guest/vmsync_test_vmalloc /bin/vmsync_test_vmalloc 0755
+$BUILD/lib/test_vmalloc.ko /lib/modules/test_vmalloc.ko 0644
 $payload" \
 	"$ROOT/scripts/initramfs.sh" "$arch"
 

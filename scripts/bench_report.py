@@ -6,8 +6,8 @@ Usage: bench_report.py ARCH CONSOLE_LOG OUTDIR
 
 Per method and size: median ns of the repetitions, spread (min-max), ns per
 page and the ratio to C vmap() measured in the same boot.  The counters
-(page-table pages, leaves, syncs, flushes) are vmsync's own totals over all
-repetitions.  The PNG needs matplotlib; without it the plot is skipped and
+(leaf entries from the probe's page-table walk, syncs and flushes from
+vmsync's test-support counters) are totals over all repetitions.  The PNG needs matplotlib; without it the plot is skipped and
 said so.
 """
 import csv

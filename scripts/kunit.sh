@@ -1,7 +1,8 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 # kunit.sh [ARCH [GLOB]]: vmsync's KUnit tests (the examples of
-# rust/kernel/vmsync.rs, run as doctests of the kernel crate) through the
+# rust/kernel/vmsync.rs and rust/kernel/vmsync/test_support.rs, run as
+# doctests of the kernel crate) through the
 # kernel's own runner, tools/testing/kunit/kunit.py, with the series'
 # rust/kernel/vmsync.kunitconfig.  ARCH is "um" (User Mode Linux, kunit.py's
 # default) or "x86_64" (QEMU); GLOB is kunit.py's filter_glob.

@@ -26,9 +26,9 @@ F:	rust/helpers/vmsync.c
 
 """,1)),
  ('0002-rust-miscdevice-add-misc-device-abstraction', lambda s: s.replace("F:	include/linux/miscdevice.h\n","F:	include/linux/miscdevice.h\nF:	rust/kernel/miscdevice.rs\n",1)),
- ('0003-rust-mm-add-vmsync', lambda s: s.replace("F:	rust/helpers/vmsync.c\n","F:	rust/helpers/vmsync.c\nF:	rust/kernel/vmsync.kunitconfig\nF:	rust/kernel/vmsync.rs\n",1)),
+ ('0003-rust-mm-add-vmsync', lambda s: s.replace("F:	rust/helpers/vmsync.c\n","F:	rust/helpers/vmsync.c\nF:	rust/kernel/vmsync.kunitconfig\nF:	rust/kernel/vmsync.rs\nF:	rust/kernel/vmsync/\n",1)),
  ('0004-x86-rust-support-32-bit', lambda s: s.replace("F:	Documentation/rust/\nF:	rust/\n","F:	Documentation/rust/\nF:	arch/x86/lib/rust_divdi3_32.c\nF:	rust/\n",1)),
- ('0005-samples-rust-add-vmsync-probe', lambda s: s.replace("F:	rust/kernel/vmsync.rs\n","F:	rust/kernel/vmsync.rs\nF:	samples/rust/rust_vmsync_probe*\n",1)),
+ ('0005-samples-rust-add-vmsync-probe', lambda s: s.replace("F:	rust/kernel/vmsync/\n","F:	rust/kernel/vmsync/\nF:	samples/rust/rust_vmsync_probe*\n",1)),
  ('0006-selftests-vmsync-add-tests', lambda s: s.replace("F:	samples/rust/rust_vmsync_probe*\n","F:	samples/rust/rust_vmsync_probe*\nF:	tools/testing/selftests/vmsync/\n",1)),
  ('0007-documentation-core-api-vmsync', lambda s: s.replace("S:	Maintained\nF:	rust/helpers/vmsync.c\n","S:	Maintained\nF:	Documentation/core-api/vmsync.rst\nF:	rust/helpers/vmsync.c\n",1)),
 ]

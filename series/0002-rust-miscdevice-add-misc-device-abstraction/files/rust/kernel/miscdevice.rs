@@ -69,7 +69,10 @@ pub trait MiscDevice: Sized {
 /// Every open file of the device uses the file operations inside the registration, so dropping
 /// the registration deregisters the device and then waits until the last such file is released.
 /// A registration owned by its module is only dropped at module exit, when no file can be open:
-/// the file operations hold a reference to the module.
+/// the file operations hold a reference to the module. Elsewhere one window remains: the VFS
+/// reads the `owner` of the file operations in `fops_put()` after the last release, so a
+/// registration dropped by code other than its module's exit may free them just before that
+/// read; drop registrations only from module exit.
 ///
 /// # Invariants
 ///

@@ -633,8 +633,11 @@ impl Batch {
     ///
     /// # Safety
     ///
-    /// The pages must stay allocated until the mapping is unmapped and its TLB flushed: with
-    /// [`Mapping::unmap`], or by dropping a mapping committed with [`FlushPolicy::Eager`].
+    /// The pages must stay allocated until the batch, or the mapping it is committed into, is
+    /// dropped or unmapped. As after `vunmap()`, a mapping dropped with
+    /// [`FlushPolicy::ArchDefault`] may leave stale TLB entries for its addresses until the
+    /// vmap-area purge; nobody may access the addresses then, and they are not reused before the
+    /// purge. Use [`Mapping::unmap`] or [`FlushPolicy::Eager`] where even that must not be.
     pub unsafe fn map_page_slice(&mut self, offset: usize, pages: &[Page]) -> Result {
         let len = pages.len().checked_mul(PAGE_SIZE).ok_or(EOVERFLOW)?;
         self.prepare(offset, len)?;

@@ -152,8 +152,6 @@ struct InfoArgs {
     test_controls: u32,
     live_ranges: u64,
     live_pages: u64,
-    syncs: u64,
-    flushes: u64,
     handles: u64,
     failed_reserve: u64,
     failed_bookkeeping: u64,
@@ -422,8 +420,6 @@ impl Inner {
             test_controls: cfg!(CONFIG_RUST_VMSYNC_TEST_CONTROLS) as u32,
             live_ranges: st.live_ranges as u64,
             live_pages: st.live_pages as u64,
-            syncs: st.syncs as u64,
-            flushes: st.flushes as u64,
             handles: self.live_handles() as u64,
             failed_reserve: st.failed_reserve as u64,
             failed_bookkeeping: st.failed_bookkeeping as u64,
@@ -555,7 +551,7 @@ impl Inner {
 
     fn commit(&mut self, a: &mut CommitArgs) -> Result {
         let known = COMMIT_EAGER | COMMIT_OBSERVE | COMMIT_SKIP_SYNC | COMMIT_SKIP_FLUSH;
-        if a.flags & !known != 0 {
+        if a.flags & !known != 0 || a.reserved != 0 {
             return Err(EINVAL);
         }
         let sabotage = a.flags & (COMMIT_SKIP_SYNC | COMMIT_SKIP_FLUSH) != 0;
@@ -599,7 +595,6 @@ impl Inner {
         a.tables = r.tables.saturating_sub(r.tables_before) as u32;
         let pmd_pages = (kernel::vmsync::pmd_size() / PAGE_SIZE) as u64;
         a.leaves = (r.pages - r.pmd_leaves * pmd_pages + r.pmd_leaves) as u32;
-        a.reserved = 0;
         *slot = Some(Slot {
             st: State::Mapped(map),
             tables_before,

@@ -80,7 +80,7 @@ struct vmsync_commit {
 	__s32 lazy_armed;	/* (out) OBSERVE: 1/0, or -EOPNOTSUPP */
 	__u32 tables;		/* (out) page-table pages linked since MAP reserved */
 	__u32 leaves;		/* (out) leaf entries (PTEs, PMD leaves) in the range */
-	__u32 reserved;		/* (out) 0 */
+	__u32 reserved;		/* (in) must be 0 */
 };
 
 /* struct vmsync_audit.kind */
@@ -131,14 +131,11 @@ struct vmsync_info {
 	__u32 test_controls;	/* (out) 1 if SKIP_* flags are available */
 	__u64 live_ranges;	/* (out) ranges alive, all users */
 	__u64 live_pages;	/* (out) pages mapped by live chunks, all users */
-	__u64 syncs;		/* (out) syncs since boot */
-	__u64 flushes;		/* (out) commit flushes since boot */
 	__u64 handles;		/* (out) live handles of this file */
 	/* Allocations failed since boot, by allocation point (fault injection). */
 	__u64 failed_reserve;	/* (out) VA reservations */
 	__u64 failed_bookkeeping; /* (out) chunk lists */
-	__u64 failed_map;	/* (out) map calls that failed with -ENOMEM
-				 * (page tables, inside mm/vmalloc.c) */
+	__u64 failed_map;	/* (out) page tables, in mm/vmalloc.c */
 };
 
 /*
@@ -147,7 +144,9 @@ struct vmsync_info {
  * range reserved by this file's last VMSYNC_IOC_MAP as that request left
  * it, failed (after its unwinding) or not; all zero if it failed before
  * reserving.  An audit of what a failed request or an unmap left behind,
- * by a walker of the probe's own.
+ * by a walker of the probe's own.  In sync: every root on x86's pgd_list
+ * has the PMD entries of init_mm over the range; -EOPNOTSUPP where there
+ * is no such list or ARCH_PAGE_TABLE_SYNC_MASK is 0.
  */
 struct vmsync_residue {
 	__u32 handle;		/* (in) 0 or a handle */
@@ -159,9 +158,7 @@ struct vmsync_residue {
 	__u64 tables;		/* (out) page-table pages covering it now */
 	__u64 tables_before;	/* (out) ... when the range was reserved */
 	__u64 pte_tables;	/* (out) PTE tables among @tables */
-	__s32 sync_status;	/* (out) 0: every pgd_list root agrees with
-				 * init_mm over the range, 1: one does not,
-				 * -EOPNOTSUPP: no such list or no sync needed */
+	__s32 sync_status;	/* (out) 0 in sync, 1 not, or -EOPNOTSUPP */
 	__u32 sync_roots;	/* (out) roots compared */
 	__u64 sync_stale;	/* (out) PMD-sized steps where a root differs */
 };
