@@ -1,13 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0
 
 /*
- * Wrappers for rust/kernel/vmsync.rs: macros and static inlines, and the
- * tracked mapping primitives of mm/vmalloc.c with pgprot_t and 64-bit
- * physical addresses passed by pointer.  The Rust side must not depend on
- * how an architecture passes small structs or 64-bit scalars by value: on
- * x86-32 with regparm, rustc (-Zregparm=3, as of 1.95) passes a 64-bit
- * integer argument on the stack where the C compilers pass it in two
- * registers.
+ * Macros and static inlines for rust/kernel/vmsync.rs.  Like every helper
+ * these are exported to modules, so none of them writes page tables or
+ * flushes TLBs: that glue is built in only, in rust/vmsync.c.  pgprot_t is
+ * returned through a pointer, as rust/vmsync.c takes it: its by-value ABI
+ * differs between rustc and the C compilers on x86-32 with PAE.
  */
 
 #include <linux/io.h>
@@ -17,9 +15,8 @@
 #include <linux/preempt.h>
 #include <linux/vmalloc.h>
 #include <asm/cacheflush.h>
-#ifdef CONFIG_X86
-#include <asm/memtype.h>
-#endif
+
+#ifdef CONFIG_MMU
 
 unsigned long rust_helper_pmd_size(void)
 {
@@ -41,17 +38,26 @@ void rust_helper_pgprot_kernel_uc(pgprot_t *prot)
 	*prot = pgprot_noncached(PAGE_KERNEL);
 }
 
+/* I/O memory: x86 builds it from PAGE_KERNEL_IO, never encrypted. */
+#ifdef PAGE_KERNEL_IO
+#define VMSYNC_PAGE_KERNEL_IO	PAGE_KERNEL_IO
+#else
+#define VMSYNC_PAGE_KERNEL_IO	PAGE_KERNEL
+#endif
+
+void rust_helper_pgprot_io_wc(pgprot_t *prot)
+{
+	*prot = pgprot_decrypted(pgprot_writecombine(VMSYNC_PAGE_KERNEL_IO));
+}
+
+void rust_helper_pgprot_io_uc(pgprot_t *prot)
+{
+	*prot = pgprot_decrypted(pgprot_noncached(VMSYNC_PAGE_KERNEL_IO));
+}
+
 unsigned int rust_helper_arch_page_table_sync_mask(void)
 {
 	return ARCH_PAGE_TABLE_SYNC_MASK;
-}
-
-/* arch_sync_kernel_mappings() only exists where the sync mask is non-zero. */
-void rust_helper_arch_sync_kernel_mappings_checked(unsigned long start,
-						   unsigned long end)
-{
-	if (ARCH_PAGE_TABLE_SYNC_MASK)
-		arch_sync_kernel_mappings(start, end);
 }
 
 void rust_helper_flush_cache_vmap(unsigned long start, unsigned long end)
@@ -62,55 +68,6 @@ void rust_helper_flush_cache_vmap(unsigned long start, unsigned long end)
 void rust_helper_flush_cache_vunmap(unsigned long start, unsigned long end)
 {
 	flush_cache_vunmap(start, end);
-}
-
-int rust_helper_vmsync_map_pages(unsigned long addr, unsigned long end,
-				 const pgprot_t *prot, struct page **pages,
-				 unsigned int *mask)
-{
-	return vmap_pages_range_tracked(addr, end, *prot, pages, PAGE_SHIFT,
-					mask);
-}
-
-int rust_helper_vmsync_map_phys(unsigned long addr, unsigned long end,
-				const phys_addr_t *phys, const pgprot_t *prot,
-				bool huge, unsigned int *mask)
-{
-	return vmap_range_tracked(addr, end, *phys, *prot,
-				  huge ? PMD_SHIFT : PAGE_SHIFT, mask);
-}
-
-/*
- * Reserve the memory type of an I/O window (x86 PAT), so that no alias of
- * it with another type can be made while it is mapped: -EBUSY if the frames
- * already have a conflicting type.  Nothing to do without PAT.
- */
-int rust_helper_vmsync_memtype_reserve(const resource_size_t *start,
-				       const resource_size_t *len, bool wc)
-{
-#ifdef CONFIG_X86
-	enum page_cache_mode want = wc ? _PAGE_CACHE_MODE_WC :
-					 _PAGE_CACHE_MODE_UC_MINUS;
-	enum page_cache_mode got = want;
-	int ret;
-
-	ret = memtype_reserve_io(*start, *start + *len, &got);
-	if (ret)
-		return ret;
-	if (got != want) {
-		memtype_free_io(*start, *start + *len);
-		return -EBUSY;
-	}
-#endif
-	return 0;
-}
-
-void rust_helper_vmsync_memtype_free(const resource_size_t *start,
-				     const resource_size_t *len, bool wc)
-{
-#ifdef CONFIG_X86
-	memtype_free_io(*start, *start + *len);
-#endif
 }
 
 #ifdef CONFIG_RUST_VMSYNC_TEST_SUPPORT
@@ -228,12 +185,6 @@ unsigned long rust_helper_pte_pfn_value(pte_t pte)
 	return pte_pfn(pte);
 }
 
-void rust_helper_set_pte_kernel(pte_t *pte, unsigned long addr,
-				unsigned long pfn, const pgprot_t *prot)
-{
-	set_pte_at(&init_mm, addr, pte, pfn_pte(pfn, *prot));
-}
-
 /* x86 keeps every process pgd on pgd_list, linked through its ptdesc. */
 void *rust_helper_ptdesc_address_of_list(struct list_head *pt_list)
 {
@@ -250,12 +201,17 @@ void rust_helper_preempt_enable(void)
 	preempt_enable();
 }
 
+void rust_helper_vmsync_wmb(void)
+{
+	wmb();
+}
+
 /*
  * RISC-V 64-bit defers the sfence.vma after new kernel mappings to the first
  * kernel page fault on each CPU: flush_cache_vmap() sets every bit of
  * new_vmalloc[] and the trap entry clears its own bit after sfence.vma.
- * The two helpers below let a caller with preemption disabled observe that
- * state for the current CPU.  Both return -EOPNOTSUPP elsewhere.
+ * This helper lets a caller with preemption disabled observe that state
+ * for the current CPU (rust/vmsync.c consumes it); -EOPNOTSUPP elsewhere.
  */
 int rust_helper_lazy_vmap_flush_pending(void)
 {
@@ -263,20 +219,6 @@ int rust_helper_lazy_vmap_flush_pending(void)
 	unsigned int cpu = smp_processor_id();
 
 	return !!(READ_ONCE(new_vmalloc[BIT_WORD(cpu)]) & BIT_MASK(cpu));
-#else
-	return -EOPNOTSUPP;
-#endif
-}
-
-/* Do what the trap path does for this CPU: sfence.vma, then clear its bit. */
-int rust_helper_lazy_vmap_flush_ack(void)
-{
-#if defined(CONFIG_RISCV) && defined(CONFIG_64BIT) && defined(CONFIG_MMU)
-	unsigned int cpu = smp_processor_id();
-
-	local_flush_tlb_all();
-	clear_bit(cpu, (unsigned long *)new_vmalloc);
-	return 0;
 #else
 	return -EOPNOTSUPP;
 #endif
@@ -305,3 +247,4 @@ void __iomem *rust_helper_ioremap_prot_at(const phys_addr_t *addr, size_t size,
 }
 #endif /* CONFIG_PCI */
 #endif /* CONFIG_RUST_VMSYNC_TEST_SUPPORT */
+#endif /* CONFIG_MMU */

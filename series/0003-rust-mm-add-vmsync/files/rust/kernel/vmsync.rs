@@ -30,6 +30,7 @@ use crate::{
     page::{Page, PAGE_SIZE},
     sync::Arc,
 };
+use core::marker::PhantomData;
 use core::ops::{BitOr, BitOrAssign};
 use core::ptr::NonNull;
 
@@ -49,12 +50,6 @@ mod stats {
     pub(super) fn failed_reserve() {}
     pub(super) fn failed_bookkeeping() {}
     pub(super) fn failed_map() {}
-}
-
-// `flush_tlb_kernel_range()` is for built-in code only: x86 hides its declaration from modules,
-// and the bindings are generated as for a module. This crate is built in.
-extern "C" {
-    fn flush_tlb_kernel_range(start: crate::ffi::c_ulong, end: crate::ffi::c_ulong);
 }
 
 /// Page-table levels modified while building a mapping, as the C `PGTBL_*_MODIFIED` bits.
@@ -194,7 +189,7 @@ pub fn pmd_size() -> usize {
 /// A reserved range of kernel virtual addresses in the vmalloc area.
 ///
 /// The range is followed by a guard page. With [`VaRange::reserve_aligned`] it starts on a PMD
-/// boundary, so that PMD leaves can be used.
+/// boundary, so that PMD leaves can be used. Dropping it may sleep.
 ///
 /// # Invariants
 ///
@@ -311,12 +306,20 @@ pub enum IoProt {
     Uncached,
 }
 
-impl From<IoProt> for Prot {
-    fn from(p: IoProt) -> Self {
-        match p {
-            IoProt::WriteCombine => Prot::WriteCombine,
-            IoProt::Uncached => Prot::Uncached,
+impl IoProt {
+    /// The protection of I/O memory of this type: built from `PAGE_KERNEL_IO` where the
+    /// architecture has it, never encrypted.
+    fn to_pgprot(self) -> bindings::pgprot_t {
+        // SAFETY: All-zeroes is a valid `pgprot_t` (a plain integer wrapper).
+        let mut p: bindings::pgprot_t = unsafe { core::mem::zeroed() };
+        // SAFETY: Each helper only writes `*p`, which is valid.
+        unsafe {
+            match self {
+                IoProt::WriteCombine => bindings::pgprot_io_wc(&mut p),
+                IoProt::Uncached => bindings::pgprot_io_uc(&mut p),
+            }
         }
+        p
     }
 }
 
@@ -345,40 +348,30 @@ pub unsafe trait IoRegion: Send + Sync {
 ///
 /// # Invariants
 ///
-/// `[start, start + len)` was reserved as `prot` by `rust_helper_vmsync_memtype_reserve()`.
+/// `[start, start + len)` was reserved by `vmsync_memtype_reserve()` (rust/vmsync.c).
 struct Memtype {
-    start: u64,
-    len: u64,
-    prot: IoProt,
+    start: bindings::resource_size_t,
+    len: bindings::resource_size_t,
 }
 
 impl Memtype {
     fn reserve(start: u64, len: usize, prot: IoProt) -> Result<Self> {
-        let (s, l) = (
-            start as bindings::resource_size_t,
-            len as bindings::resource_size_t,
-        );
+        // `resource_size_t` is 32 bits wide on x86-32 without PAE.
+        let s = bindings::resource_size_t::try_from(start).map_err(|_| EOVERFLOW)?;
+        let l = bindings::resource_size_t::try_from(len).map_err(|_| EOVERFLOW)?;
+        s.checked_add(l).ok_or(EOVERFLOW)?;
         let wc = prot == IoProt::WriteCombine;
-        // SAFETY: Pure bookkeeping on physical addresses, passed by pointer (see
-        // rust/helpers/vmsync.c).
+        // SAFETY: Pure bookkeeping on physical addresses, passed by pointer (see rust/vmsync.c).
         crate::error::to_result(unsafe { bindings::vmsync_memtype_reserve(&s, &l, wc) })?;
         // INVARIANT: Reserved just above.
-        Ok(Self {
-            start,
-            len: len as u64,
-            prot,
-        })
+        Ok(Self { start: s, len: l })
     }
 }
 
 impl Drop for Memtype {
     fn drop(&mut self) {
-        let (s, l) = (
-            self.start as bindings::resource_size_t,
-            self.len as bindings::resource_size_t,
-        );
         // SAFETY: Reserved by `reserve` (type invariant).
-        unsafe { bindings::vmsync_memtype_free(&s, &l, self.prot == IoProt::WriteCombine) };
+        unsafe { bindings::vmsync_memtype_free(&self.start, &self.len) };
     }
 }
 
@@ -423,7 +416,9 @@ pub struct Chunk {
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum FlushPolicy {
     /// `flush_cache_vmap()` at commit (on RISC-V 64-bit this arms the lazy `sfence.vma` of the
-    /// trap path); at drop, the TLB flush is left to the vmap-area purge, as `vunmap()` does.
+    /// trap path); at drop, the TLB flush is left to the vmap-area purge, as `vfree()` and
+    /// `iounmap()` do: the pages and I/O frames are released before it, and the addresses are
+    /// not handed out again before it.
     ArchDefault,
     /// `flush_tlb_kernel_range()` of exactly the committed span at commit (plus
     /// `flush_cache_vmap()` where that hook is not the lazy TLB scheme), and of the span at drop,
@@ -459,7 +454,7 @@ fn sync_if_needed(mask: PgtblMask, start: usize, end: usize) -> bool {
     }
     // SAFETY: `[start, end)` lies in a range we reserved; the helper calls
     // `arch_sync_kernel_mappings()` where the architecture has one.
-    unsafe { bindings::arch_sync_kernel_mappings_checked(start as _, end as _) };
+    unsafe { bindings::vmsync_sync_kernel_mappings(start as _, end as _) };
     stats::synced();
     true
 }
@@ -483,7 +478,7 @@ unsafe fn unmap_tracked(start: usize, end: usize) -> PgtblMask {
 /// Several `map_*` calls may precede one [`Batch::commit`]; nothing is synced or flushed before
 /// that (a failed call syncs what it populated and clears what it installed), and the batch
 /// cannot be read through: only the [`Mapping`] returned by `commit` can. Dropping or cancelling
-/// a batch clears what it installed and syncs the levels it modified.
+/// a batch clears what it installed and syncs the levels it modified; that may sleep.
 ///
 /// # Invariants
 ///
@@ -596,7 +591,7 @@ impl Batch {
             self.mask |= unsafe { unmap_tracked(start, end) };
             sync_if_needed(self.mask, start, end);
             // SAFETY: The entries are gone; drop anything a walker may have cached.
-            unsafe { flush_tlb_kernel_range(start as _, end as _) };
+            unsafe { bindings::vmsync_flush_tlb_kernel_range(start as _, end as _) };
             return Err(e);
         }
         Ok(())
@@ -666,8 +661,9 @@ impl Batch {
         self.prepare(offset, len)?;
         let phys = region.phys_start() + region_offset as u64;
         let memtype = Memtype::reserve(phys, len, prot)?;
+        let pgprot = prot.to_pgprot();
         self.map_window(offset, len, |s, m| {
-            map_phys(s, len, phys, prot.into(), allow_huge, m)
+            map_phys(s, len, phys, pgprot, allow_huge, m)
         })?;
         let backing = Backing::Io {
             region: region.clone(),
@@ -698,9 +694,12 @@ impl Batch {
         let len = count.checked_mul(PAGE_SIZE).ok_or(EOVERFLOW)?;
         pfn.checked_add(count).ok_or(EOVERFLOW)?;
         self.prepare(offset, len)?;
-        let phys = (pfn as u64) * PAGE_SIZE as u64;
+        let phys = (pfn as u64)
+            .checked_mul(PAGE_SIZE as u64)
+            .ok_or(EOVERFLOW)?;
+        let pgprot = prot.to_pgprot();
         self.map_window(offset, len, |s, m| {
-            map_phys(s, len, phys, prot, allow_huge, m)
+            map_phys(s, len, phys, pgprot, allow_huge, m)
         })?;
         self.record(offset, len, Backing::Pfn { pfn, prot }, None);
         Ok(())
@@ -710,8 +709,8 @@ impl Batch {
     /// intersects `ARCH_PAGE_TABLE_SYNC_MASK`, then the flush chosen by `policy`, once, for that
     /// span only. Only then is the mapping usable.
     ///
-    /// An empty batch needs neither and gets neither. Does not allocate or sleep on the
-    /// architectures supported.
+    /// An empty batch needs neither and gets neither. Does not allocate; must not be called with
+    /// interrupts disabled (the flush may send IPIs).
     pub fn commit(self, policy: FlushPolicy) -> Mapping {
         self.commit_inner(policy, false, false)
     }
@@ -754,7 +753,7 @@ impl Batch {
         sync_if_needed(self.mask, start, end);
         if flush && start != end {
             // SAFETY: The entries are gone; remove any cached translation of them.
-            unsafe { flush_tlb_kernel_range(start as _, end as _) };
+            unsafe { bindings::vmsync_flush_tlb_kernel_range(start as _, end as _) };
         }
         // Only now may the pages and I/O frames go.
         drop(core::mem::take(&mut self.chunks));
@@ -786,6 +785,7 @@ impl Batch {
             range,
             chunks,
             info,
+            _not_sync: PhantomData,
         }
     }
 }
@@ -822,12 +822,14 @@ fn map_phys(
     start: usize,
     len: usize,
     phys: u64,
-    prot: Prot,
+    prot: bindings::pgprot_t,
     allow_huge: bool,
     mask: &mut u32,
 ) -> Result {
-    let prot = prot.to_pgprot();
-    let phys = phys as bindings::phys_addr_t;
+    // `phys_addr_t` is 32 bits wide on x86-32 without PAE.
+    let phys = bindings::phys_addr_t::try_from(phys).map_err(|_| EOVERFLOW)?;
+    phys.checked_add(len as bindings::phys_addr_t)
+        .ok_or(EOVERFLOW)?;
     // SAFETY: `[start, start + len)` lies in the caller's reserved range with no entry present;
     // the frames are the caller's to map (see the callers' contracts).
     crate::error::to_result(unsafe {
@@ -852,7 +854,7 @@ fn flush_new(start: usize, end: usize, policy: FlushPolicy) {
                 if !cfg!(CONFIG_RISCV) {
                     bindings::flush_cache_vmap(start as _, end as _);
                 }
-                flush_tlb_kernel_range(start as _, end as _);
+                bindings::vmsync_flush_tlb_kernel_range(start as _, end as _);
             }
         }
     }
@@ -860,7 +862,7 @@ fn flush_new(start: usize, end: usize, policy: FlushPolicy) {
 
 /// A committed, usable kernel mapping.
 ///
-/// Dropping it unmaps it and releases the range and what its chunks own.
+/// Dropping it unmaps it and releases the range and what its chunks own; that may sleep.
 ///
 /// # Invariants
 ///
@@ -869,6 +871,9 @@ pub struct Mapping {
     range: VaRange,
     chunks: KVec<Chunk>,
     info: CommitInfo,
+    /// `read()` and `write()` take `&self`: not `Sync`, so that no two threads access the
+    /// mapped memory at once.
+    _not_sync: PhantomData<core::cell::Cell<()>>,
 }
 
 impl Mapping {
@@ -978,7 +983,7 @@ impl Mapping {
         sync_if_needed(mask, start, end);
         if flush && start != end {
             // SAFETY: The entries are gone; remove any cached translation of them.
-            unsafe { flush_tlb_kernel_range(start as _, end as _) };
+            unsafe { bindings::vmsync_flush_tlb_kernel_range(start as _, end as _) };
         }
         // Only now may the pages and I/O frames go.
         drop(core::mem::take(&mut self.chunks));

@@ -265,7 +265,7 @@ struct FileState {
 }
 
 struct VmsyncProbe {
-    _dev: Pin<KBox<MiscDeviceRegistration<VmsyncFile>>>,
+    dev: Option<Pin<KBox<MiscDeviceRegistration<VmsyncFile>>>>,
 }
 
 impl kernel::Module for VmsyncProbe {
@@ -283,7 +283,7 @@ impl kernel::Module for VmsyncProbe {
         };
         let dev = KBox::pin_init(MiscDeviceRegistration::register(opts, module), GFP_KERNEL);
         match dev {
-            Ok(dev) => Ok(Self { _dev: dev }),
+            Ok(dev) => Ok(Self { dev: Some(dev) }),
             Err(e) => {
                 release_bar();
                 Err(e)
@@ -302,6 +302,8 @@ fn release_bar() {
 
 impl Drop for VmsyncProbe {
     fn drop(&mut self) {
+        // The device first: no file can reach the BAR after it.
+        drop(self.dev.take());
         release_bar();
     }
 }
@@ -332,8 +334,8 @@ impl MiscDevice for VmsyncFile {
             IOC_MAP => rw(arg, |a: &mut MapArgs| inner.map(a)),
             IOC_COMMIT => rw(arg, |a: &mut CommitArgs| inner.commit(a)),
             IOC_AUDIT => rw(arg, |a: &mut AuditArgs| inner.audit(a)),
-            IOC_FILL => rw(arg, |a: &mut FillArgs| inner.fill(a)),
-            IOC_UNMAP => rw(arg, |a: &mut UnmapArgs| inner.unmap(a)),
+            IOC_FILL => w(arg, |a: &mut FillArgs| inner.fill(a)),
+            IOC_UNMAP => w(arg, |a: &mut UnmapArgs| inner.unmap(a)),
             IOC_RESIDUE => rw(arg, |a: &mut ResidueArgs| inner.residue(a)),
             IOC_BENCH => {
                 drop(inner);
@@ -344,8 +346,7 @@ impl MiscDevice for VmsyncFile {
     }
 }
 
-/// Reads the ioctl struct, runs `f` on it and copies it back (for `_IOR`/`_IOWR` commands the
-/// out fields matter; for `_IOW` writing back is harmless but skipped).
+/// Reads the ioctl struct, runs `f` on it and copies it back (`_IOR` and `_IOWR` commands).
 fn rw<T: FromBytes + AsBytes + Default>(
     arg: usize,
     f: impl FnOnce(&mut T) -> Result,
@@ -355,6 +356,19 @@ fn rw<T: FromBytes + AsBytes + Default>(
     let mut a: T = reader.read()?;
     f(&mut a)?;
     writer.write(&a)?;
+    Ok(0)
+}
+
+/// Reads the ioctl struct and runs `f` on it (`_IOW` commands: nothing is copied back, so a
+/// command that acted cannot fail afterwards).
+fn w<T: FromBytes + AsBytes + Default>(
+    arg: usize,
+    f: impl FnOnce(&mut T) -> Result,
+) -> Result<isize> {
+    let mut a: T = UserSlice::new(arg, core::mem::size_of::<T>())
+        .reader()
+        .read()?;
+    f(&mut a)?;
     Ok(0)
 }
 
@@ -594,7 +608,7 @@ impl Inner {
         let r = residue_of(map.range(), tables_before);
         a.tables = r.tables.saturating_sub(r.tables_before) as u32;
         let pmd_pages = (kernel::vmsync::pmd_size() / PAGE_SIZE) as u64;
-        a.leaves = (r.pages - r.pmd_leaves * pmd_pages + r.pmd_leaves) as u32;
+        a.leaves = (r.pages.saturating_sub(r.pmd_leaves * pmd_pages) + r.pmd_leaves) as u32;
         *slot = Some(Slot {
             st: State::Mapped(map),
             tables_before,
@@ -774,14 +788,16 @@ fn audit_data(map: &Mapping, seed: u64, a: &mut AuditArgs) -> Result {
     for c in map.chunks() {
         for p in 0..c.len / PAGE_SIZE {
             let base = c.offset + p * PAGE_SIZE;
-            // 1. Through the mapping, back through the alias.
+            // 1. Through the mapping, back through the alias; write-combined stores drain first.
             fill_pattern(&mut buf, seed, base);
             map.write(base, &buf)?;
+            ts::wmb();
             alias_read_page(c, p, &mut buf)?;
             compare(&buf, seed, base, a);
             // 2. Through the alias, back through the mapping.
             fill_pattern(&mut buf, seed2, base);
             alias_write_page(c, p, &buf)?;
+            ts::wmb();
             map.read(base, &mut buf)?;
             compare(&buf, seed2, base, a);
             checked += 2 * PAGE_SIZE as u64;
@@ -876,7 +892,7 @@ fn bench_leaves(method: u32, pages: &[Page], bar: Option<&Arc<PciBar>>, n: usize
     };
     let r = ts::residue(map.range());
     let pmd_pages = kernel::vmsync::pmd_size() / PAGE_SIZE;
-    Ok((r.pages - r.pmd_leaves * pmd_pages + r.pmd_leaves) as u64)
+    Ok((r.pages.saturating_sub(r.pmd_leaves * pmd_pages) + r.pmd_leaves) as u64)
 }
 
 /// Times map + commit + first touch + unmap of the same pages `reps` times with one method.
@@ -889,6 +905,7 @@ fn bench(a: &mut BenchArgs) -> Result {
         return Err(EINVAL);
     }
     let n = a.npages as usize;
+    a.ns = [0; BENCH_MAX_REPS];
     let io = matches!(a.method, BENCH_VMAP_PFN | BENCH_VMSYNC_IO);
     let mut pages = KVec::new();
     let mut pfns = KVec::with_capacity(n, GFP_KERNEL)?;

@@ -496,6 +496,13 @@ unsafe fn pmd_entry_of(
     unsafe { walk_to_pmd(pgd, addr, |_, _| {}).map(|p| p.map(|pmd| bindings::pmd_val_at(pmd))) }
 }
 
+/// A write memory barrier (`wmb()`): drains write-combining buffers before the same memory is
+/// read through another alias.
+pub fn wmb() {
+    // SAFETY: A barrier; no preconditions.
+    unsafe { bindings::vmsync_wmb() };
+}
+
 /// Returns `true` where the architecture defers the post-vmap TLB flush to the trap path
 /// (RISC-V 64-bit), which [`observe_lazy_flush`] can watch.
 pub fn has_lazy_flush() -> bool {
@@ -508,21 +515,30 @@ pub fn has_lazy_flush() -> bool {
 ///
 /// Errors: `EOPNOTSUPP` on architectures without the lazy scheme. `f` must not sleep.
 pub fn observe_lazy_flush<R>(f: impl FnOnce() -> R) -> Result<(R, bool)> {
+    let mut f = Some(f);
+    let mut r = None;
+    // Generic code ends up in the caller's module: only call the non-generic part from here.
+    let pending = observe_lazy_flush_dyn(&mut || r = f.take().map(|f| f()))?;
+    r.map(|r| (r, pending)).ok_or(EINVAL)
+}
+
+/// The non-generic part of [`observe_lazy_flush`], which calls built-in-only C.
+fn observe_lazy_flush_dyn(f: &mut dyn FnMut()) -> Result<bool> {
     // SAFETY: Paired with `preempt_enable()` below on every path.
     unsafe { bindings::preempt_disable() };
     // SAFETY: Preemption is disabled, so "this CPU" is stable.
-    let ack = unsafe { bindings::lazy_vmap_flush_ack() };
+    let ack = unsafe { bindings::vmsync_test_lazy_flush_ack() };
     if ack < 0 {
         // SAFETY: Pairs with the `preempt_disable()` above.
         unsafe { bindings::preempt_enable() };
         return Err(EOPNOTSUPP);
     }
-    let r = f();
+    f();
     // SAFETY: Still on the same CPU.
     let pending = unsafe { bindings::lazy_vmap_flush_pending() } > 0;
     // SAFETY: Pairs with the `preempt_disable()` above.
     unsafe { bindings::preempt_enable() };
-    Ok((r, pending))
+    Ok(pending)
 }
 
 /// Test-only switches that break the protocol on purpose, so that audits can be shown to fail.
@@ -828,6 +844,8 @@ pub mod reference {
         addr: NonNull<u8>,
         pages: usize,
         area: Option<VaRange>,
+        /// Released after the mapping goes (fields drop after `drop()`).
+        _memtype: Option<super::super::Memtype>,
     }
 
     impl CMapping {
@@ -853,26 +871,35 @@ pub mod reference {
                 addr,
                 pages: pages.len(),
                 area: None,
+                _memtype: None,
             })
         }
 
-        /// `vmap_pfn(pfns, pgprot_writecombine(PAGE_KERNEL))`: I/O frames, write-combining.
-        /// May sleep.
+        /// `vmap_pfn()` of I/O frames, write-combining, with their memory type reserved as
+        /// [`Batch::map_iomem`] does. May sleep.
+        ///
+        /// Errors: `EINVAL` for no frames, `EBUSY` if the frames have another memory type,
+        /// `ENOMEM`.
         ///
         /// # Safety
         ///
-        /// The frames are I/O memory that stays valid while mapped, with no alias of a
-        /// conflicting memory type.
+        /// `pfns` are consecutive frames of I/O memory that stays valid while mapped.
         #[cfg(CONFIG_VMAP_PFN)]
         pub unsafe fn vmap_pfn(pfns: &[usize]) -> Result<Self> {
             let count = u32::try_from(pfns.len()).map_err(|_| EINVAL)?;
+            let first = *pfns.first().ok_or(EINVAL)? as u64;
+            let memtype = super::super::Memtype::reserve(
+                first * PAGE_SIZE as u64,
+                pfns.len() * PAGE_SIZE,
+                IoProt::WriteCombine,
+            )?;
             // SAFETY: `pfns` is a valid array of `count` frames (caller guarantees them);
             // `vmap_pfn()` only reads it.
             let addr = unsafe {
                 bindings::vmap_pfn(
                     pfns.as_ptr().cast_mut().cast(),
                     count,
-                    super::super::Prot::WriteCombine.to_pgprot(),
+                    IoProt::WriteCombine.to_pgprot(),
                 )
             };
             // vmap_pfn() returns NULL on failure.
@@ -881,6 +908,7 @@ pub mod reference {
                 addr,
                 pages: pfns.len(),
                 area: None,
+                _memtype: Some(memtype),
             })
         }
 
@@ -918,6 +946,7 @@ pub mod reference {
                 addr: unsafe { NonNull::new_unchecked(area.start() as *mut u8) },
                 pages: pfns.len(),
                 area: Some(area),
+                _memtype: None,
             })
         }
 
@@ -969,7 +998,7 @@ pub mod reference {
             return EINVAL.to_errno();
         }
         // SAFETY: `pte` is the entry for `addr` in our range.
-        unsafe { bindings::set_pte_kernel(pte, addr, st.pfns[i] as _, &st.prot) };
+        unsafe { bindings::vmsync_test_set_pte(pte, addr, st.pfns[i] as _, &st.prot) };
         0
     }
 }
