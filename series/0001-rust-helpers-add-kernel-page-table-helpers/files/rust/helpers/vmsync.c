@@ -203,6 +203,7 @@ void rust_helper_preempt_enable(void)
 
 void rust_helper_vmsync_wmb(void)
 {
+	/* Drain write-combined stores before another alias reads them. */
 	wmb();
 }
 
