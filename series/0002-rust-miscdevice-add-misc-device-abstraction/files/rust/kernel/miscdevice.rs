@@ -72,7 +72,8 @@ pub trait MiscDevice: Sized {
 /// the file operations hold a reference to the module. Elsewhere one window remains: the VFS
 /// reads the `owner` of the file operations in `fops_put()` after the last release, so a
 /// registration dropped by code other than its module's exit may free them just before that
-/// read; drop registrations only from module exit.
+/// read; drop registrations only from module exit, and never from one of their own file
+/// operations (the drop would wait for itself).
 ///
 /// # Invariants
 ///
