@@ -283,18 +283,21 @@ pub enum Prot {
 
 impl Prot {
     fn to_pgprot(self) -> bindings::pgprot_t {
-        // SAFETY: All-zeroes is a valid `pgprot_t` (a plain integer wrapper).
-        let mut p: bindings::pgprot_t = unsafe { core::mem::zeroed() };
-        // SAFETY: Each helper only writes `*p`, which is valid.
-        unsafe {
-            match self {
-                Prot::Kernel => bindings::pgprot_kernel(&mut p),
-                Prot::WriteCombine => bindings::pgprot_kernel_wc(&mut p),
-                Prot::Uncached => bindings::pgprot_kernel_uc(&mut p),
-            }
-        }
-        p
+        pgprot_from(match self {
+            Prot::Kernel => bindings::pgprot_kernel,
+            Prot::WriteCombine => bindings::pgprot_kernel_wc,
+            Prot::Uncached => bindings::pgprot_kernel_uc,
+        })
     }
+}
+
+/// Builds a `pgprot_t` with one of the `pgprot_*()` helpers, which return it through a pointer.
+fn pgprot_from(set: unsafe extern "C" fn(*mut bindings::pgprot_t)) -> bindings::pgprot_t {
+    // SAFETY: All-zeroes is a valid `pgprot_t` (a plain integer wrapper).
+    let mut p: bindings::pgprot_t = unsafe { core::mem::zeroed() };
+    // SAFETY: The helpers only write `*p`, which is valid.
+    unsafe { set(&mut p) };
+    p
 }
 
 /// Memory type of an I/O window: never write-back.
@@ -310,16 +313,10 @@ impl IoProt {
     /// The protection of I/O memory of this type: built from `PAGE_KERNEL_IO` where the
     /// architecture has it, never encrypted.
     fn to_pgprot(self) -> bindings::pgprot_t {
-        // SAFETY: All-zeroes is a valid `pgprot_t` (a plain integer wrapper).
-        let mut p: bindings::pgprot_t = unsafe { core::mem::zeroed() };
-        // SAFETY: Each helper only writes `*p`, which is valid.
-        unsafe {
-            match self {
-                IoProt::WriteCombine => bindings::pgprot_io_wc(&mut p),
-                IoProt::Uncached => bindings::pgprot_io_uc(&mut p),
-            }
-        }
-        p
+        pgprot_from(match self {
+            IoProt::WriteCombine => bindings::pgprot_io_wc,
+            IoProt::Uncached => bindings::pgprot_io_uc,
+        })
     }
 }
 
@@ -459,18 +456,31 @@ fn sync_if_needed(mask: PgtblMask, start: usize, end: usize) -> bool {
     true
 }
 
-/// Clears `[start, end)` with the kernel's walker and returns the levels that modified.
+/// Clears `[start, end)` with the kernel's walker, syncs it if `mask` or the levels the clearing
+/// modified need it, and flushes the TLB there if `flush`. Returns `mask` with those levels.
 ///
 /// # Safety
 ///
 /// `[start, end)` lies in a range reserved by the caller, who owns every entry there.
-unsafe fn unmap_tracked(start: usize, end: usize) -> PgtblMask {
-    let mut mask = 0;
-    if start < end {
-        // SAFETY: Function contract.
-        unsafe { bindings::vunmap_range_tracked(start as _, end as _, &mut mask) };
+unsafe fn clear_span(mask: PgtblMask, start: usize, end: usize, flush: bool) -> PgtblMask {
+    if start == end {
+        return mask;
     }
-    PgtblMask(mask)
+    let mut cleared = 0;
+    // SAFETY: Function contract.
+    unsafe { bindings::vunmap_range_tracked(start as _, end as _, &mut cleared) };
+    let mask = mask | PgtblMask(cleared);
+    sync_if_needed(mask, start, end);
+    if flush {
+        // SAFETY: The entries are gone; remove any cached translation of them.
+        unsafe { bindings::vmsync_flush_tlb_kernel_range(start as _, end as _) };
+    }
+    mask
+}
+
+/// Pages mapped by `chunks`.
+fn pages_of(chunks: &[Chunk]) -> isize {
+    chunks.iter().map(|c| (c.len / PAGE_SIZE) as isize).sum()
 }
 
 /// An uncommitted set of new entries in a [`VaRange`].
@@ -587,11 +597,9 @@ impl Batch {
             if e == ENOMEM {
                 stats::failed_map();
             }
-            // SAFETY: The window is ours and no chunk covers it (checked by `prepare`).
-            self.mask |= unsafe { unmap_tracked(start, end) };
-            sync_if_needed(self.mask, start, end);
-            // SAFETY: The entries are gone; drop anything a walker may have cached.
-            unsafe { bindings::vmsync_flush_tlb_kernel_range(start as _, end as _) };
+            // SAFETY: The window is ours and no chunk covers it (checked by `prepare`). The
+            // flush drops anything a walker may have cached.
+            self.mask = unsafe { clear_span(self.mask, start, end, true) };
             return Err(e);
         }
         Ok(())
@@ -744,17 +752,9 @@ impl Batch {
     /// `flush`, then drops the chunks (releasing pages and memory types).
     fn clear(&mut self, flush: bool) {
         let (start, end) = self.span();
-        for c in self.chunks.iter() {
-            let s = self.range.start() + c.offset;
-            // SAFETY: The chunk is ours (type invariant).
-            self.mask |= unsafe { unmap_tracked(s, s + c.len) };
-            stats::pages(-((c.len / PAGE_SIZE) as isize));
-        }
-        sync_if_needed(self.mask, start, end);
-        if flush && start != end {
-            // SAFETY: The entries are gone; remove any cached translation of them.
-            unsafe { bindings::vmsync_flush_tlb_kernel_range(start as _, end as _) };
-        }
+        // SAFETY: The span lies in our range; only the chunks map there (type invariant).
+        self.mask = unsafe { clear_span(self.mask, start, end, flush) };
+        stats::pages(-pages_of(&self.chunks));
         // Only now may the pages and I/O frames go.
         drop(core::mem::take(&mut self.chunks));
     }
@@ -973,18 +973,11 @@ impl Mapping {
             // SAFETY: Cache maintenance for a range we are about to unmap.
             unsafe { bindings::flush_cache_vunmap(start as _, end as _) };
         }
-        let mut mask = PgtblMask::empty();
-        for c in self.chunks.iter() {
-            let s = self.range.start() + c.offset;
-            // SAFETY: The chunk is ours (type invariant).
-            mask |= unsafe { unmap_tracked(s, s + c.len) };
-            stats::pages(-((c.len / PAGE_SIZE) as isize));
-        }
-        sync_if_needed(mask, start, end);
-        if flush && start != end {
-            // SAFETY: The entries are gone; remove any cached translation of them.
-            unsafe { bindings::vmsync_flush_tlb_kernel_range(start as _, end as _) };
-        }
+        // SAFETY: The committed span lies in our range; only the chunks map there (type
+        // invariant). The commit synced what the batch populated: only what clearing modifies
+        // (a PMD leaf, say) is left to sync.
+        unsafe { clear_span(PgtblMask::empty(), start, end, flush) };
+        stats::pages(-pages_of(&self.chunks));
         // Only now may the pages and I/O frames go.
         drop(core::mem::take(&mut self.chunks));
     }

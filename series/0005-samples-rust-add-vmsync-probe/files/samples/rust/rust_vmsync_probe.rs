@@ -605,10 +605,10 @@ impl Inner {
         a.sync_mask = PgtblMask::arch_sync().bits();
         a.synced = info.synced as u32;
         a.flushed = info.flushed as u32;
-        let r = residue_of(map.range(), tables_before);
-        a.tables = r.tables.saturating_sub(r.tables_before) as u32;
-        let pmd_pages = (kernel::vmsync::pmd_size() / PAGE_SIZE) as u64;
-        a.leaves = (r.pages.saturating_sub(r.pmd_leaves * pmd_pages) + r.pmd_leaves) as u32;
+        // The walk only: the sync audit of `residue_of()` is not needed here.
+        let r = ts::residue(map.range());
+        a.tables = r.tables.saturating_sub(tables_before) as u32;
+        a.leaves = r.leaves() as u32;
         *slot = Some(Slot {
             st: State::Mapped(map),
             tables_before,
@@ -890,9 +890,7 @@ fn bench_leaves(method: u32, pages: &[Page], bar: Option<&Arc<PciBar>>, n: usize
             batch.commit(FlushPolicy::ArchDefault)
         }
     };
-    let r = ts::residue(map.range());
-    let pmd_pages = kernel::vmsync::pmd_size() / PAGE_SIZE;
-    Ok((r.pages.saturating_sub(r.pmd_leaves * pmd_pages) + r.pmd_leaves) as u64)
+    Ok(ts::residue(map.range()).leaves() as u64)
 }
 
 /// Times map + commit + first touch + unmap of the same pages `reps` times with one method.

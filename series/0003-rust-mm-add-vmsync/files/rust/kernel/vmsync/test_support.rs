@@ -260,10 +260,19 @@ pub struct Residue {
     pub pages: usize,
     /// PMD leaves among them.
     pub pmd_leaves: usize,
+    /// PTEs among them.
+    pub ptes: usize,
     /// Distinct page-table pages below the root that cover part of the range.
     pub tables: usize,
     /// How many of them are PTE tables.
     pub pte_tables: usize,
+}
+
+impl Residue {
+    /// Leaf entries: PTEs and PMD leaves.
+    pub fn leaves(&self) -> usize {
+        self.ptes + self.pmd_leaves
+    }
 }
 
 /// Counts, without changing anything, the mapped pages of `range` and the page-table pages
@@ -347,6 +356,7 @@ pub fn residue(range: &VaRange) -> Residue {
             while addr < next {
                 if !bindings::pte_none_at(pte) {
                     r.pages += 1;
+                    r.ptes += 1;
                 }
                 pte = pte.add(1);
                 addr += PAGE_SIZE;
