@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0
 # arch.sh ARCH: the whole pipeline for one architecture: build the kernel and
 # the probe, build the guest programs, pack the initramfs, boot it, judge the
-# KTAP and check the ivshmem backing file on the host.
+# KTAP (against the plan written here and scripts/expected.txt) and check
+# the ivshmem backing file on the host.
 #
 # Writes $OUT/result.json (ktap.py) and $OUT/barcheck.txt. Exit status 0 only
 # if everything passed.
@@ -120,8 +121,8 @@ boot=0
 "$ROOT/scripts/boot.sh" "$arch" || boot=$?
 
 ok=0
-python3 "$ROOT/scripts/ktap.py" --arch "$arch" "$OUT/console.log" \
-	--json "$OUT/result.json" || ok=1
+python3 "$ROOT/scripts/ktap.py" --arch "$arch" --plan "$plan" \
+	--tests "${VMSYNC_TESTS:-}" "$OUT/console.log" --json "$OUT/result.json" || ok=1
 if [ "$boot" = 0 ]; then
 	python3 "$ROOT/scripts/barcheck.py" "$OUT/console.log" "$OUT/bar.bin" \
 		>"$OUT/barcheck.txt" || ok=1

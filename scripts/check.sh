@@ -47,14 +47,23 @@ for arch in $arches; do
 		"$([ "$rc" = 0 ] && echo ok || echo "FAIL (logs: $OUT)")")")
 done
 
-# The lint stage reads the build logs the arches above just wrote.
+# The lint stage reads the build logs the arches above just wrote.  A lint
+# that exits non-zero without a "not ok" line died: one failure.
+lint_rc=$(mktemp)
+trap 'rm -f "$lint_rc"' EXIT
+lint_failed=0
 while IFS= read -r line; do
 	echo "$line"
 	case "$line" in
 	"ok - lint:"*) passed=$((passed + 1)) ;;
-	"not ok - lint:"*) failed=$((failed + 1)); summary+=("lint     ${line#not ok - lint: }: FAIL") ;;
+	"not ok - lint:"*) failed=$((failed + 1)) lint_failed=1
+		summary+=("lint     ${line#not ok - lint: }: FAIL") ;;
 	esac
-done < <("$ROOT/scripts/lint.sh" 2>&1 || true)
+done < <(rc=0; "$ROOT/scripts/lint.sh" 2>&1 || rc=$?; echo "$rc" >"$lint_rc")
+if [ "$(cat "$lint_rc")" != 0 ] && [ "$lint_failed" = 0 ]; then
+	failed=$((failed + 1))
+	summary+=("lint     lint stage died (exit status $(cat "$lint_rc")): FAIL")
+fi
 summary+=("lint     checkpatch --strict, rustfmt, clippy, rustdoc, Sphinx htmldocs: see above")
 
 rc=0
