@@ -5,7 +5,8 @@
 # KTAP (against the plan written here and scripts/expected.txt) and check
 # the ivshmem backing file on the host.
 #
-# Writes $OUT/result.json (ktap.py) and $OUT/barcheck.txt. Exit status 0 only
+# Writes $OUT/result.json (ktap.py), $OUT/barcheck.txt and
+# $OUT/barcheck-control.txt (its negative control). Exit status 0 only
 # if everything passed.
 #
 # Environment: VMSYNC_TESTS (selftest filter passed to the kselftest
@@ -23,7 +24,7 @@
 arch=${1:?usage: arch.sh ARCH}
 arch_vars "$arch"
 mkdir -p "$OUT/guest"
-rm -f "$OUT/result.json" "$OUT/barcheck.txt"
+rm -f "$OUT/result.json" "$OUT/barcheck.txt" "$OUT/barcheck-control.txt"
 
 "$ROOT/scripts/build.sh" "$arch"
 
@@ -98,6 +99,7 @@ ksft_run="cd /kselftest && ${targs:+KSELFTEST_VMSYNC_SH_ARGS=\"${targs# }\" }./r
 	[ "$ksft" = 1 ] && echo "shell kselftest $ksft_run"
 	echo "rmmod probe_unload rust_vmsync_probe"
 	echo "run vmalloc_leftover /bin/vmsync_leftover"
+	echo "run vmalloc_leftover_control /bin/vmsync_leftover --control"
 	[ "$debug" = 1 ] && echo "run kmemleak_scan /bin/vmsync_kmemleak scan"
 	true
 } >"$plan"
@@ -127,6 +129,9 @@ if [ "$boot" = 0 ]; then
 	python3 "$ROOT/scripts/barcheck.py" "$OUT/console.log" "$OUT/bar.bin" \
 		>"$OUT/barcheck.txt" || ok=1
 	cat "$OUT/barcheck.txt"
+	python3 "$ROOT/scripts/barcheck.py" --control "$OUT/console.log" "$OUT/bar.bin" \
+		>"$OUT/barcheck-control.txt" || ok=1
+	cat "$OUT/barcheck-control.txt"
 else
 	echo "$arch: boot status $boot: host BAR check not run" >&2
 	ok=1

@@ -42,7 +42,8 @@ sys.stdout.buffer.write(period * (8 * 1024 * 1024 // 256))
 append="console=ttyS0 panic=-1 oops=panic $KCMDLINE ${VMSYNC_CMDLINE:-}"
 case "$arch" in
 riscv64)
-	machine=(-M virt -smp 2 -m 1G -bios default) ;;
+	# Svpbmt: leaf entries carry their memory type, which the audits check.
+	machine=(-M virt -cpu rv64,svpbmt=on -smp 2 -m 1G -bios default) ;;
 x86_64|x86_64-debug|i386|i386-pae)
 	machine=(-M pc -cpu max -smp 2 -m 1G) ;;
 *)

@@ -36,11 +36,13 @@ for arch in $arches; do
 	else
 		p=0 f=1 s=0
 	fi
-	case "$(cat "$OUT/barcheck.txt" 2>/dev/null)" in
-	"ok"*"# SKIP"*) s=$((s + 1)) ;;
-	"ok"*) p=$((p + 1)) ;;
-	*) f=$((f + 1)) ;;
-	esac
+	for b in barcheck barcheck-control; do
+		case "$(cat "$OUT/$b.txt" 2>/dev/null)" in
+		"ok"*"# SKIP"*) s=$((s + 1)) ;;
+		"ok"*) p=$((p + 1)) ;;
+		*) f=$((f + 1)) ;;
+		esac
+	done
 	[ "$rc" = 0 ] || [ "$f" != 0 ] || f=1
 	passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + s))
 	summary+=("$(printf '%-8s %5d passed %5d failed %5d skipped   %s' "$arch" "$p" "$f" "$s" \

@@ -1011,6 +1011,7 @@ run test_vmalloc /bin/vmsync_test_vmalloc /lib/modules/test_vmalloc.ko x
 shell kselftest cd /kselftest && ./run_kselftest.sh
 rmmod probe_unload rust_vmsync_probe
 run vmalloc_leftover /bin/vmsync_leftover
+run vmalloc_leftover_control /bin/vmsync_leftover --control
 """
 
 

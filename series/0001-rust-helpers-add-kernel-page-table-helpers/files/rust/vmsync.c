@@ -92,6 +92,25 @@ void vmsync_test_set_pte(pte_t *pte, unsigned long addr, unsigned long pfn,
 	set_pte_at(&init_mm, addr, pte, pfn_pte(pfn, *prot));
 }
 
+#ifdef CONFIG_RUST_VMSYNC_TEST_CONTROLS
+/*
+ * Negative controls: replace the PTE of one page the caller owns (@val
+ * none: clear it), returning the old entry in @old; TLB flushed after each
+ * step, so that no CPU keeps either entry.  The caller puts @old back the
+ * same way.
+ */
+void vmsync_test_swap_pte(pte_t *pte, unsigned long addr, const pte_t *val,
+			  pte_t *old)
+{
+	*old = ptep_get_and_clear(&init_mm, addr, pte);
+	flush_tlb_kernel_range(addr, addr + PAGE_SIZE);
+	if (!pte_none(*val)) {
+		set_pte_at(&init_mm, addr, pte, *val);
+		flush_tlb_kernel_range(addr, addr + PAGE_SIZE);
+	}
+}
+#endif
+
 /*
  * Do what the RISC-V trap path does for this CPU after new kernel mappings:
  * sfence.vma, then clear its new_vmalloc bit.  -EOPNOTSUPP elsewhere.

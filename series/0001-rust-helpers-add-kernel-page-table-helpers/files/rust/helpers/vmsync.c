@@ -15,6 +15,9 @@
 #include <linux/preempt.h>
 #include <linux/vmalloc.h>
 #include <asm/cacheflush.h>
+#ifdef CONFIG_X86
+#include <asm/memtype.h>
+#endif
 
 #ifdef CONFIG_MMU
 
@@ -158,6 +161,126 @@ bool rust_helper_pte_none_at(pte_t *pte)
 unsigned long rust_helper_pte_pfn_at(pte_t *pte)
 {
 	return pte_pfn(ptep_get(pte));
+}
+
+/*
+ * What a leaf entry says, decoded here so that the audits do not depend on
+ * the pgprot_t the mapper built: VMSYNC_ATTR_* bits, the memory type in
+ * bits 8-10 and, in bits 16-19, which of the four flags the architecture
+ * lets us read.  Keep in step with rust/kernel/vmsync/test_support.rs.
+ */
+#define VMSYNC_ATTR_PRESENT	BIT(0)
+#define VMSYNC_ATTR_WRITE	BIT(1)
+#define VMSYNC_ATTR_GLOBAL	BIT(2)
+#define VMSYNC_ATTR_EXEC	BIT(3)
+#define VMSYNC_ATTR_KNOWN_SHIFT	16
+#define VMSYNC_MT_SHIFT		8
+#define VMSYNC_MT_UNKNOWN	0
+#define VMSYNC_MT_WB		1
+#define VMSYNC_MT_WC		2
+#define VMSYNC_MT_UC		3
+#define VMSYNC_MT_OTHER		4
+
+static u32 vmsync_attrs(bool present, bool write, bool global, bool exec,
+			u32 known, u32 mt)
+{
+	return (present ? VMSYNC_ATTR_PRESENT : 0) |
+	       (write ? VMSYNC_ATTR_WRITE : 0) |
+	       (global ? VMSYNC_ATTR_GLOBAL : 0) |
+	       (exec ? VMSYNC_ATTR_EXEC : 0) |
+	       known << VMSYNC_ATTR_KNOWN_SHIFT | mt << VMSYNC_MT_SHIFT;
+}
+
+#if defined(CONFIG_X86)
+/* The PAT index of the entry, as the CPU reads it. */
+static u32 vmsync_mt(pgprot_t prot)
+{
+	switch (pgprot2cachemode(prot)) {
+	case _PAGE_CACHE_MODE_WB:
+		return VMSYNC_MT_WB;
+	case _PAGE_CACHE_MODE_WC:
+		return VMSYNC_MT_WC;
+	case _PAGE_CACHE_MODE_UC:
+	case _PAGE_CACHE_MODE_UC_MINUS:
+		return VMSYNC_MT_UC;
+	default:
+		return VMSYNC_MT_OTHER;
+	}
+}
+
+static u32 vmsync_pte_attrs(pte_t pte)
+{
+	return vmsync_attrs(pte_present(pte), pte_write(pte),
+			    pte_flags(pte) & _PAGE_GLOBAL, pte_exec(pte), 0xf,
+			    vmsync_mt(pte_pgprot(pte)));
+}
+
+u32 rust_helper_vmsync_pmd_attrs(pmd_t *pmdp)
+{
+	pmd_t pmd = pmdp_get(pmdp);
+	pgprot_t prot = __pgprot(pmd_flags(pmd));
+
+	/* A PMD leaf keeps its PAT bit at bit 12. */
+	return vmsync_attrs(pmd_present(pmd), pmd_write(pmd),
+			    pmd_flags(pmd) & _PAGE_GLOBAL,
+			    !(pmd_flags(pmd) & _PAGE_NX), 0xf,
+			    vmsync_mt(pgprot_large_2_4k(prot)));
+}
+#elif defined(CONFIG_RISCV)
+/* Svpbmt's PBMT field; without Svpbmt the type comes from the PMAs. */
+static u32 vmsync_pte_attrs(pte_t pte)
+{
+	unsigned long mt = pte_val(pte) & _PAGE_MTMASK;
+	u32 type;
+
+	if (!_PAGE_MTMASK)
+		type = VMSYNC_MT_UNKNOWN;
+	else if (!mt)
+		type = VMSYNC_MT_WB;
+	else if (mt == _PAGE_NOCACHE)
+		type = VMSYNC_MT_WC;
+	else if (mt == _PAGE_IO)
+		type = VMSYNC_MT_UC;
+	else
+		type = VMSYNC_MT_OTHER;
+	return vmsync_attrs(pte_present(pte), pte_write(pte),
+			    pte_val(pte) & _PAGE_GLOBAL, pte_exec(pte), 0xf,
+			    type);
+}
+
+u32 rust_helper_vmsync_pmd_attrs(pmd_t *pmdp)
+{
+	return vmsync_pte_attrs(pmd_pte(pmdp_get(pmdp)));
+}
+#else
+static u32 vmsync_pte_attrs(pte_t pte)
+{
+	return vmsync_attrs(pte_present(pte), pte_write(pte), false, false,
+			    VMSYNC_ATTR_PRESENT | VMSYNC_ATTR_WRITE,
+			    VMSYNC_MT_UNKNOWN);
+}
+
+u32 rust_helper_vmsync_pmd_attrs(pmd_t *pmdp)
+{
+	return vmsync_pte_attrs(pmd_pte(pmdp_get(pmdp)));
+}
+#endif
+
+u32 rust_helper_vmsync_pte_attrs(pte_t *ptep)
+{
+	return vmsync_pte_attrs(ptep_get(ptep));
+}
+
+/* Not every architecture has PAGE_KERNEL_RO (RISC-V falls back to PAGE_KERNEL). */
+void rust_helper_vmsync_pte_wrprotect(pte_t *pte)
+{
+	*pte = pte_wrprotect(*pte);
+}
+
+/* What the kernel's own definition of a kernel mapping decodes to. */
+u32 rust_helper_vmsync_kernel_attrs(void)
+{
+	return vmsync_pte_attrs(pfn_pte(0, PAGE_KERNEL));
 }
 
 unsigned long rust_helper_page_to_pfn(struct page *page)

@@ -19,7 +19,7 @@ use kernel::prelude::*;
 use kernel::sync::{Arc, ArcBorrow, Mutex};
 use kernel::types::{AsBytes, ForeignOwnable, FromBytes};
 use kernel::uaccess::UserSlice;
-use kernel::vmsync::test_support::{self as ts, PciBar};
+use kernel::vmsync::test_support::{self as ts, Cache, PciBar};
 use kernel::vmsync::{
     Backing, Batch, Chunk, FlushPolicy, IoProt, IoRegion, Mapping, PgtblMask, VaRange,
 };
@@ -51,6 +51,16 @@ const AUDIT_DATA: u32 = 1;
 const AUDIT_ENTRIES: u32 = 2;
 const AUDIT_SYNC: u32 = 3;
 const UNMAP_KEEP_VA: u32 = 1 << 0;
+const CONTROL_BYTE: u32 = 1;
+const CONTROL_FRAME: u32 = 2;
+const CONTROL_PROT: u32 = 3;
+const CONTROL_PLANT: u32 = 4;
+const ATTR_FRAME: u32 = 1 << 0;
+const ATTR_PRESENT: u32 = 1 << 1;
+const ATTR_WRITE: u32 = 1 << 2;
+const ATTR_GLOBAL: u32 = 1 << 3;
+const ATTR_EXEC: u32 = 1 << 4;
+const ATTR_CACHE: u32 = 1 << 5;
 
 #[repr(C)]
 #[derive(Clone, Copy, Default)]
@@ -100,10 +110,14 @@ struct AuditArgs {
     handle: u32,
     kind: u32,
     seed: u64,
+    control: u32,
     status: i32,
     checked: u32,
+    attrs: u32,
     bad: u64,
     first_bad: u64,
+    steps: u32,
+    shared: u32,
 }
 
 #[repr(C)]
@@ -162,7 +176,7 @@ struct InfoArgs {
 #[derive(Clone, Copy, Default)]
 struct ResidueArgs {
     handle: u32,
-    reserved: u32,
+    control: u32,
     start: u64,
     end: u64,
     pages: u64,
@@ -235,10 +249,38 @@ enum State {
     Kept(VaRange),
 }
 
-/// A handle's state, and how many page-table pages covered its range when it was reserved.
+/// What one chunk of a request must map, recorded from the request as the probe served it, for
+/// the entries audit.
+struct Expect {
+    offset: usize,
+    len: usize,
+    frames: Frames,
+    /// `WriteBack` for RAM, the memory type asked for a BAR window.
+    cache: Cache,
+}
+
+enum Frames {
+    /// The frames of the pages allocated for the chunk, in order.
+    Pages(KVec<usize>),
+    /// The first frame of the BAR window asked for.
+    Bar(usize),
+}
+
+impl Expect {
+    fn pfn(&self, page: usize) -> usize {
+        match &self.frames {
+            Frames::Pages(p) => p[page],
+            Frames::Bar(first) => first + page,
+        }
+    }
+}
+
+/// A handle's state, how many page-table pages covered its range when it was reserved, and what
+/// its batch or mapping must map.
 struct Slot {
     st: State,
     tables_before: usize,
+    expect: KVec<Expect>,
 }
 
 impl Slot {
@@ -445,17 +487,22 @@ impl Inner {
     /// With handle 0, what the file's last `MAP` request left; otherwise what the page tables
     /// hold now over the range of the handle.
     fn residue(&mut self, a: &mut ResidueArgs) -> Result {
-        if a.reserved != 0 {
+        let (handle, control) = (a.handle, a.control);
+        if control != 0 && control != CONTROL_PLANT {
             return Err(EINVAL);
         }
-        if a.handle == 0 {
+        if handle == 0 && control == 0 {
             *a = self.last.unwrap_or_default();
             return Ok(());
         }
-        let handle = a.handle;
         let slot = self.slot(handle)?.as_ref().ok_or(EBADF)?;
-        *a = residue_of(slot.range(), slot.tables_before);
+        *a = match (&slot.st, control) {
+            (_, 0) => residue_of(slot.range(), slot.tables_before),
+            (State::Kept(r), _) => planted_residue(r, slot.tables_before)?,
+            _ => return Err(EINVAL),
+        };
         a.handle = handle;
+        a.control = control;
         Ok(())
     }
 
@@ -492,6 +539,7 @@ impl Inner {
                 Some(Slot {
                     st: State::Kept(r),
                     tables_before,
+                    ..
                 }) => {
                     kept_tables = Some(tables_before);
                     r
@@ -526,7 +574,15 @@ impl Inner {
             }
         }
         let mut batch = Batch::new(range);
-        let res = descs.iter().try_for_each(|d| add_chunk(&mut batch, d));
+        let mut expect = KVec::new();
+        let res = expect
+            .reserve(descs.len(), GFP_KERNEL)
+            .map_err(Error::from)
+            .and_then(|()| {
+                descs
+                    .iter()
+                    .try_for_each(|d| add_chunk(&mut batch, d, &mut expect))
+            });
         if let Err(e) = res {
             // The batch unwinds: it clears and syncs what it did; look at what is left while
             // the range is still ours.
@@ -537,6 +593,7 @@ impl Inner {
                     *slot = Some(Slot {
                         st: State::Kept(r),
                         tables_before,
+                        expect: KVec::new(),
                     });
                 }
             }
@@ -549,6 +606,7 @@ impl Inner {
         let slot = Slot {
             st: State::Batch(batch),
             tables_before,
+            expect,
         };
         if reuse {
             *self.slot_any(a.handle)? = Some(slot);
@@ -573,11 +631,12 @@ impl Inner {
             return Err(EOPNOTSUPP);
         }
         let slot = self.slot(a.handle)?;
-        let (batch, tables_before) = match slot.take() {
+        let (batch, tables_before, expect) = match slot.take() {
             Some(Slot {
                 st: State::Batch(b),
                 tables_before,
-            }) => (b, tables_before),
+                expect,
+            }) => (b, tables_before, expect),
             other => {
                 *slot = other;
                 return Err(EINVAL);
@@ -612,39 +671,50 @@ impl Inner {
         *slot = Some(Slot {
             st: State::Mapped(map),
             tables_before,
+            expect,
         });
         Ok(())
     }
 
-    fn mapping(&mut self, handle: u32) -> Result<&Mapping> {
+    fn mapping(&mut self, handle: u32) -> Result<(&Mapping, &[Expect])> {
         match self.slot(handle)? {
             Some(Slot {
                 st: State::Mapped(m),
+                expect,
                 ..
-            }) => Ok(m),
+            }) => Ok((m, expect)),
             _ => Err(EINVAL),
         }
     }
 
     fn audit(&mut self, a: &mut AuditArgs) -> Result {
-        let seed = a.seed;
-        let kind = a.kind;
-        let map = self.mapping(a.handle)?;
+        let (seed, kind, control) = (a.seed, a.kind, a.control);
+        let valid = match kind {
+            AUDIT_DATA => control == 0 || control == CONTROL_BYTE,
+            AUDIT_ENTRIES => control == 0 || control == CONTROL_FRAME || control == CONTROL_PROT,
+            _ => control == 0,
+        };
+        if !valid {
+            return Err(EINVAL);
+        }
+        let (map, expect) = self.mapping(a.handle)?;
         a.status = 0;
         a.bad = 0;
         a.first_bad = 0;
         a.checked = 0;
+        a.attrs = 0;
+        a.steps = 0;
+        a.shared = 0;
         match kind {
-            AUDIT_DATA => audit_data(map, seed, a)?,
-            AUDIT_ENTRIES => {
-                let pages: usize = map.chunks().iter().map(|c| c.len / PAGE_SIZE).sum();
-                a.bad = ts::audit_entries(map) as u64;
-                a.checked = pages as u32;
-            }
+            AUDIT_DATA => audit_data(map, seed, control == CONTROL_BYTE, a)?,
+            AUDIT_ENTRIES if control != 0 => entries_control(map, expect, control, a)?,
+            AUDIT_ENTRIES => audit_entries(map, expect, a),
             AUDIT_SYNC => match ts::audit_sync(map.range()) {
                 Ok(s) => {
                     a.checked = s.roots as u32;
                     a.bad = s.stale as u64;
+                    a.steps = s.steps.min(u32::MAX as usize) as u32;
+                    a.shared = s.shared.min(u32::MAX as usize) as u32;
                 }
                 Err(e) if e == EOPNOTSUPP => {
                     a.status = e.to_errno();
@@ -663,7 +733,7 @@ impl Inner {
             return Err(EINVAL);
         }
         let seed = a.seed;
-        let map = self.mapping(a.handle)?;
+        let (map, _) = self.mapping(a.handle)?;
         let mut buf = [0u8; 256];
         for c in map.chunks() {
             let mut off = c.offset;
@@ -683,7 +753,10 @@ impl Inner {
             return Err(EINVAL);
         }
         let slot = self.slot(a.handle)?;
-        let Some(Slot { st, tables_before }) = slot.take() else {
+        let Some(Slot {
+            st, tables_before, ..
+        }) = slot.take()
+        else {
             return Err(EBADF);
         };
         if a.flags & UNMAP_KEEP_VA == 0 {
@@ -700,6 +773,7 @@ impl Inner {
         *slot = Some(Slot {
             st: State::Kept(range),
             tables_before,
+            expect: KVec::new(),
         });
         Ok(())
     }
@@ -729,10 +803,13 @@ fn residue_of(range: &VaRange, tables_before: usize) -> ResidueArgs {
     a
 }
 
-fn add_chunk(batch: &mut Batch, d: &ChunkDesc) -> Result {
-    let offset = usize::try_from(d.offset).map_err(|_| EINVAL)?;
-    let len = usize::try_from(d.len).map_err(|_| EINVAL)?;
-    match d.kind {
+/// Adds the chunk `d` describes to `batch`, and what it must map to `expect`, which has room for
+/// it.
+fn add_chunk(batch: &mut Batch, d: &ChunkDesc, expect: &mut KVec<Expect>) -> Result {
+    // A u64 that does not fit the address space cannot be an offset or length in it.
+    let offset = usize::try_from(d.offset).map_err(|_| EOVERFLOW)?;
+    let len = usize::try_from(d.len).map_err(|_| EOVERFLOW)?;
+    let (frames, cache) = match d.kind {
         CHUNK_PAGES => {
             if d.cache != 0 || d.bar_offset != 0 || d.flags != 0 {
                 return Err(EINVAL);
@@ -740,10 +817,14 @@ fn add_chunk(batch: &mut Batch, d: &ChunkDesc) -> Result {
             kernel::vmsync::check_window(usize::MAX & !(PAGE_SIZE - 1), offset, len)?;
             let n = len / PAGE_SIZE;
             let mut pages = KVec::with_capacity(n, GFP_KERNEL)?;
+            let mut pfns = KVec::with_capacity(n, GFP_KERNEL)?;
             for _ in 0..n {
-                pages.push(Page::alloc_page(GFP_KERNEL | __GFP_ZERO)?, GFP_KERNEL)?;
+                let page = Page::alloc_page(GFP_KERNEL | __GFP_ZERO)?;
+                pfns.push(ts::page_pfn(&page), GFP_KERNEL)?;
+                pages.push(page, GFP_KERNEL)?;
             }
-            batch.map_pages(offset, pages)
+            batch.map_pages(offset, pages)?;
+            (Frames::Pages(pfns), Cache::WriteBack)
         }
         CHUNK_BAR => {
             let prot = match d.cache {
@@ -751,8 +832,10 @@ fn add_chunk(batch: &mut Batch, d: &ChunkDesc) -> Result {
                 CACHE_UC => IoProt::Uncached,
                 _ => return Err(EINVAL),
             };
-            let region: Arc<dyn IoRegion> = bar().ok_or(ENODEV)?;
-            let bar_offset = usize::try_from(d.bar_offset).map_err(|_| EINVAL)?;
+            let bar = bar().ok_or(ENODEV)?;
+            let bar_offset = usize::try_from(d.bar_offset).map_err(|_| EOVERFLOW)?;
+            let first = bar.pfn_at(bar_offset);
+            let region: Arc<dyn IoRegion> = bar;
             batch.map_iomem(
                 offset,
                 &region,
@@ -760,10 +843,25 @@ fn add_chunk(batch: &mut Batch, d: &ChunkDesc) -> Result {
                 len,
                 prot,
                 d.flags & CHUNK_HUGE != 0,
-            )
+            )?;
+            let cache = match prot {
+                IoProt::WriteCombine => Cache::WriteCombine,
+                IoProt::Uncached => Cache::Uncached,
+            };
+            (Frames::Bar(first), cache)
         }
-        _ => Err(EINVAL),
-    }
+        _ => return Err(EINVAL),
+    };
+    expect.push(
+        Expect {
+            offset,
+            len,
+            frames,
+            cache,
+        },
+        GFP_KERNEL,
+    )?;
+    Ok(())
 }
 
 fn commit_batch(batch: Batch, policy: FlushPolicy, flags: u32) -> Mapping {
@@ -780,11 +878,14 @@ fn commit_batch(batch: Batch, policy: FlushPolicy, flags: u32) -> Mapping {
 }
 
 /// Writes a pattern through the mapping and reads it through an independent alias (a kmap of
-/// each page, a separate ioremap of the BAR), then the other way round.
-fn audit_data(map: &Mapping, seed: u64, a: &mut AuditArgs) -> Result {
+/// each page, a separate ioremap of the BAR with the memory type of the mapping), then the other
+/// way round. With `control`, one byte of the first page (`seed % PAGE_SIZE`) is changed through
+/// the alias in between, which the audit must report.
+fn audit_data(map: &Mapping, seed: u64, control: bool, a: &mut AuditArgs) -> Result {
     let mut buf = KVec::from_elem(0u8, PAGE_SIZE, GFP_KERNEL)?;
     let mut checked: u64 = 0;
     let seed2 = seed.wrapping_add(1);
+    let mut flip = control;
     for c in map.chunks() {
         for p in 0..c.len / PAGE_SIZE {
             let base = c.offset + p * PAGE_SIZE;
@@ -792,6 +893,14 @@ fn audit_data(map: &Mapping, seed: u64, a: &mut AuditArgs) -> Result {
             fill_pattern(&mut buf, seed, base);
             map.write(base, &buf)?;
             ts::wmb();
+            if flip {
+                // Behind the mapping's back: the page as written, one byte changed.
+                let k = (seed % PAGE_SIZE as u64) as usize;
+                buf[k] = !buf[k];
+                alias_write_page(c, p, &buf)?;
+                ts::wmb();
+                flip = false;
+            }
             alias_read_page(c, p, &mut buf)?;
             compare(&buf, seed, base, a);
             // 2. Through the alias, back through the mapping.
@@ -805,6 +914,103 @@ fn audit_data(map: &Mapping, seed: u64, a: &mut AuditArgs) -> Result {
     }
     a.checked = checked.min(u32::MAX as u64) as u32;
     Ok(())
+}
+
+/// Compares every leaf over the pages `expect` lists with what the request asked for: the frame
+/// (the pfn of the page allocated, of the BAR offset asked for), present, writable, global and
+/// executable as `PAGE_KERNEL` decodes, and the memory type; anything mapped elsewhere in the
+/// range counts too. The expectation never comes from the mapping.
+fn audit_entries(map: &Mapping, expect: &[Expect], a: &mut AuditArgs) {
+    let kernel = ts::LeafAttrs::page_kernel();
+    let flags = [
+        (kernel.present, ATTR_PRESENT),
+        (kernel.write, ATTR_WRITE),
+        (kernel.global, ATTR_GLOBAL),
+        (kernel.exec, ATTR_EXEC),
+    ];
+    let cache_known = kernel.cache != Cache::Unknown;
+    a.attrs = ATTR_FRAME | if cache_known { ATTR_CACHE } else { 0 };
+    for (f, bit) in flags {
+        if f.is_some() {
+            a.attrs |= bit;
+        }
+    }
+    let mut pages = 0usize;
+    for e in expect {
+        for i in 0..e.len / PAGE_SIZE {
+            let off = e.offset + i * PAGE_SIZE;
+            let ok = ts::leaf_info(map.range(), off).is_some_and(|l| {
+                let flags_ok = l.attrs.present.is_some_and(|p| p)
+                    && (kernel.write.is_none() || l.attrs.write == kernel.write)
+                    && (kernel.global.is_none() || l.attrs.global == kernel.global)
+                    && (kernel.exec.is_none() || l.attrs.exec == kernel.exec);
+                l.pfn == e.pfn(i) && flags_ok && (!cache_known || l.attrs.cache == e.cache)
+            });
+            if !ok {
+                if a.bad == 0 {
+                    a.first_bad = off as u64;
+                }
+                a.bad += 1;
+            }
+            pages += 1;
+        }
+    }
+    // Anything mapped outside the request is a mismatch too.
+    let extra = ts::residue(map.range()).pages.saturating_sub(pages);
+    if extra != 0 && a.bad == 0 {
+        a.first_bad = u64::MAX;
+    }
+    a.bad += extra as u64;
+    a.checked = pages.min(u32::MAX as usize) as u32;
+}
+
+/// The entries audit with one PTE leaf broken first (`CONTROL_FRAME`: it maps a spare page;
+/// `CONTROL_PROT`: read-only, or the other memory type for a BAR window), put back afterwards.
+#[cfg(CONFIG_RUST_VMSYNC_TEST_CONTROLS)]
+fn entries_control(map: &Mapping, expect: &[Expect], control: u32, a: &mut AuditArgs) -> Result {
+    use kernel::vmsync::test_support::{SwapTo, SwappedLeaf};
+    // The first page the request mapped with a PTE.
+    let (off, e) = expect
+        .iter()
+        .flat_map(|e| (0..e.len / PAGE_SIZE).map(move |i| (e.offset + i * PAGE_SIZE, e)))
+        .find(|(off, _)| ts::leaf_info(map.range(), *off).is_some_and(|l| !l.pmd_leaf))
+        .ok_or(ENOENT)?;
+    let spare = Page::alloc_page(GFP_KERNEL)?;
+    let to = match (control, &e.frames, e.cache) {
+        (CONTROL_FRAME, _, _) => SwapTo::Frame(&spare),
+        (_, Frames::Pages(_), _) => SwapTo::ReadOnly,
+        (_, Frames::Bar(_), Cache::WriteCombine) => SwapTo::Io(IoProt::Uncached),
+        (_, Frames::Bar(_), _) => SwapTo::Io(IoProt::WriteCombine),
+    };
+    // SAFETY: The mapping belongs to this file, whose mutex we hold: nothing else reads or
+    // writes it, or changes its entries, until `swapped` is dropped below.
+    let swapped = unsafe { SwappedLeaf::new(map.range(), off, to)? };
+    audit_entries(map, expect, a);
+    drop(swapped);
+    Ok(())
+}
+
+#[cfg(not(CONFIG_RUST_VMSYNC_TEST_CONTROLS))]
+fn entries_control(_: &Mapping, _: &[Expect], _: u32, _: &mut AuditArgs) -> Result {
+    Err(EOPNOTSUPP)
+}
+
+/// What the page tables hold over the kept range `range` with a PTE planted at its first page.
+#[cfg(CONFIG_RUST_VMSYNC_TEST_CONTROLS)]
+fn planted_residue(range: &VaRange, tables_before: usize) -> Result<ResidueArgs> {
+    use kernel::vmsync::test_support::{SwapTo, SwappedLeaf};
+    let spare = Page::alloc_page(GFP_KERNEL)?;
+    // SAFETY: A kept range of this file, whose mutex we hold: nothing maps or uses it until
+    // `planted` is dropped below.
+    let planted = unsafe { SwappedLeaf::new(range, 0, SwapTo::Frame(&spare))? };
+    let r = residue_of(range, tables_before);
+    drop(planted);
+    Ok(r)
+}
+
+#[cfg(not(CONFIG_RUST_VMSYNC_TEST_CONTROLS))]
+fn planted_residue(_: &VaRange, _: usize) -> Result<ResidueArgs> {
+    Err(EOPNOTSUPP)
 }
 
 fn fill_pattern(buf: &mut [u8], seed: u64, base: usize) {

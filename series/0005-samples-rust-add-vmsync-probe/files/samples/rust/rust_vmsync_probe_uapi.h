@@ -85,17 +85,54 @@ struct vmsync_commit {
 
 /* struct vmsync_audit.kind */
 #define VMSYNC_AUDIT_DATA	1	/* mapping <-> kmap / ioremap alias */
-#define VMSYNC_AUDIT_ENTRIES	2	/* every PTE maps the right frame */
+#define VMSYNC_AUDIT_ENTRIES	2	/* every leaf: frame, flags, memory type */
 #define VMSYNC_AUDIT_SYNC	3	/* every pgd_list root has the PMDs */
 
+/*
+ * struct vmsync_audit.control: negative controls.  The probe breaks what
+ * the audit checks in one known place first, and repairs it afterwards;
+ * the audit must report exactly that.  FRAME and PROT (and PLANT, of
+ * struct vmsync_residue) rewrite a kernel PTE: they need
+ * CONFIG_RUST_VMSYNC_TEST_CONTROLS (else -EOPNOTSUPP).
+ */
+#define VMSYNC_CONTROL_BYTE	1	/* DATA: byte seed % page size of the
+					 * first page changed through the
+					 * alias before it is read back */
+#define VMSYNC_CONTROL_FRAME	2	/* ENTRIES: the first PTE leaf maps a
+					 * spare page */
+#define VMSYNC_CONTROL_PROT	3	/* ENTRIES: the first PTE leaf made
+					 * read-only (RAM) or of the other
+					 * memory type (BAR: WC <-> UC) */
+#define VMSYNC_CONTROL_PLANT	4	/* RESIDUE: a PTE planted at offset 0
+					 * of a kept range for the walk */
+
+/* struct vmsync_audit.attrs: what ENTRIES compared for every leaf */
+#define VMSYNC_ATTR_FRAME	_BITUL(0)
+#define VMSYNC_ATTR_PRESENT	_BITUL(1)
+#define VMSYNC_ATTR_WRITE	_BITUL(2)
+#define VMSYNC_ATTR_GLOBAL	_BITUL(3)	/* as PAGE_KERNEL's */
+#define VMSYNC_ATTR_EXEC	_BITUL(4)	/* as PAGE_KERNEL's */
+#define VMSYNC_ATTR_CACHE	_BITUL(5)	/* WB for RAM, the chunk's WC/UC */
+
+/*
+ * ENTRIES takes its expectation from the request (the pfns of the pages the
+ * probe allocated, the BAR offsets asked for), not from the mapping.
+ */
 struct vmsync_audit {
 	__u32 handle;		/* (in) a committed mapping */
 	__u32 kind;		/* (in) VMSYNC_AUDIT_* */
 	__u64 seed;		/* (in) DATA: pattern seed */
+	__u32 control;		/* (in) 0 or VMSYNC_CONTROL_* for @kind */
 	__s32 status;		/* (out) 0 pass, 1 fail, -EOPNOTSUPP n/a */
 	__u32 checked;		/* (out) bytes, pages or roots checked */
+	__u32 attrs;		/* (out) ENTRIES: VMSYNC_ATTR_* compared */
 	__u64 bad;		/* (out) mismatches */
-	__u64 first_bad;	/* (out) offset of the first mismatch */
+	__u64 first_bad;	/* (out) offset of the first mismatch (ENTRIES:
+				 * ~0 if only outside the request) */
+	__u32 steps;		/* (out) SYNC: PMD-sized steps, all roots */
+	__u32 shared;		/* (out) SYNC: ... where a root reads
+				 * init_mm's own PMD entry (shared upper
+				 * tables): those cannot differ */
 };
 
 /* The fill pattern: the byte VMSYNC_IOC_FILL writes at range offset @off. */
@@ -150,7 +187,8 @@ struct vmsync_info {
  */
 struct vmsync_residue {
 	__u32 handle;		/* (in) 0 or a handle */
-	__u32 reserved;		/* (in) must be 0 */
+	__u32 control;		/* (in) 0, or VMSYNC_CONTROL_PLANT with
+				 * the handle of a kept range */
 	__u64 start;		/* (out) kernel VA */
 	__u64 end;		/* (out) */
 	__u64 pages;		/* (out) pages mapped in [start, end) now */
