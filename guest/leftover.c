@@ -57,9 +57,9 @@ static int control(void)
 	rewind(f);
 	left = scan(f, &total);
 	fclose(f);
-	printf("# control: %d leftover(s) in %d lines with one crafted\n", left, total);
+	printf("# crafted copy: %d leftover(s) in %d lines\n", left, total);
 	if (real != 0 || left != 1) {
-		printf("# control: want exactly the crafted line (real leftovers: %d)\n", real);
+		printf("# want exactly the crafted line (real leftovers: %d)\n", real);
 		return 1;
 	}
 	return 0;

@@ -165,15 +165,16 @@ unsigned long rust_helper_pte_pfn_at(pte_t *pte)
 
 /*
  * What a leaf entry says, decoded here so that the audits do not depend on
- * the pgprot_t the mapper built: VMSYNC_ATTR_* bits, the memory type in
+ * the pgprot_t the mapper built: VMSYNC_LEAF_* bits, the memory type in
  * bits 8-10 and, in bits 16-19, which of the four flags the architecture
- * lets us read.  Keep in step with rust/kernel/vmsync/test_support.rs.
+ * lets us read.  Keep in step with LeafAttrs in
+ * rust/kernel/vmsync/test_support.rs.
  */
-#define VMSYNC_ATTR_PRESENT	BIT(0)
-#define VMSYNC_ATTR_WRITE	BIT(1)
-#define VMSYNC_ATTR_GLOBAL	BIT(2)
-#define VMSYNC_ATTR_EXEC	BIT(3)
-#define VMSYNC_ATTR_KNOWN_SHIFT	16
+#define VMSYNC_LEAF_PRESENT	BIT(0)
+#define VMSYNC_LEAF_WRITE	BIT(1)
+#define VMSYNC_LEAF_GLOBAL	BIT(2)
+#define VMSYNC_LEAF_EXEC	BIT(3)
+#define VMSYNC_LEAF_KNOWN_SHIFT	16
 #define VMSYNC_MT_SHIFT		8
 #define VMSYNC_MT_UNKNOWN	0
 #define VMSYNC_MT_WB		1
@@ -184,15 +185,15 @@ unsigned long rust_helper_pte_pfn_at(pte_t *pte)
 static u32 vmsync_attrs(bool present, bool write, bool global, bool exec,
 			u32 known, u32 mt)
 {
-	return (present ? VMSYNC_ATTR_PRESENT : 0) |
-	       (write ? VMSYNC_ATTR_WRITE : 0) |
-	       (global ? VMSYNC_ATTR_GLOBAL : 0) |
-	       (exec ? VMSYNC_ATTR_EXEC : 0) |
-	       known << VMSYNC_ATTR_KNOWN_SHIFT | mt << VMSYNC_MT_SHIFT;
+	return (present ? VMSYNC_LEAF_PRESENT : 0) |
+	       (write ? VMSYNC_LEAF_WRITE : 0) |
+	       (global ? VMSYNC_LEAF_GLOBAL : 0) |
+	       (exec ? VMSYNC_LEAF_EXEC : 0) |
+	       known << VMSYNC_LEAF_KNOWN_SHIFT | mt << VMSYNC_MT_SHIFT;
 }
 
 #if defined(CONFIG_X86)
-/* The PAT index of the entry, as the CPU reads it. */
+/* The cache mode the entry's PAT, PCD and PWT bits select. */
 static u32 vmsync_mt(pgprot_t prot)
 {
 	switch (pgprot2cachemode(prot)) {
@@ -208,11 +209,18 @@ static u32 vmsync_mt(pgprot_t prot)
 	}
 }
 
+/* Without NX (x86-32 without PAE) every present entry is executable. */
+static u32 vmsync_known(void)
+{
+	return VMSYNC_LEAF_PRESENT | VMSYNC_LEAF_WRITE | VMSYNC_LEAF_GLOBAL |
+	       ((__supported_pte_mask & _PAGE_NX) ? VMSYNC_LEAF_EXEC : 0);
+}
+
 static u32 vmsync_pte_attrs(pte_t pte)
 {
 	return vmsync_attrs(pte_present(pte), pte_write(pte),
-			    pte_flags(pte) & _PAGE_GLOBAL, pte_exec(pte), 0xf,
-			    vmsync_mt(pte_pgprot(pte)));
+			    pte_flags(pte) & _PAGE_GLOBAL, pte_exec(pte),
+			    vmsync_known(), vmsync_mt(pte_pgprot(pte)));
 }
 
 u32 rust_helper_vmsync_pmd_attrs(pmd_t *pmdp)
@@ -223,19 +231,23 @@ u32 rust_helper_vmsync_pmd_attrs(pmd_t *pmdp)
 	/* A PMD leaf keeps its PAT bit at bit 12. */
 	return vmsync_attrs(pmd_present(pmd), pmd_write(pmd),
 			    pmd_flags(pmd) & _PAGE_GLOBAL,
-			    !(pmd_flags(pmd) & _PAGE_NX), 0xf,
+			    !(pmd_flags(pmd) & _PAGE_NX), vmsync_known(),
 			    vmsync_mt(pgprot_large_2_4k(prot)));
 }
 #elif defined(CONFIG_RISCV)
-/* Svpbmt's PBMT field; without Svpbmt the type comes from the PMAs. */
+/*
+ * Svpbmt's PBMT field (or T-Head's memory type bits); without either, the
+ * type comes from the PMAs and the entry does not say.
+ */
 static u32 vmsync_pte_attrs(pte_t pte)
 {
 	unsigned long mt = pte_val(pte) & _PAGE_MTMASK;
+	unsigned long wb = pte_val(pfn_pte(0, PAGE_KERNEL)) & _PAGE_MTMASK;
 	u32 type;
 
 	if (!_PAGE_MTMASK)
 		type = VMSYNC_MT_UNKNOWN;
-	else if (!mt)
+	else if (mt == wb)
 		type = VMSYNC_MT_WB;
 	else if (mt == _PAGE_NOCACHE)
 		type = VMSYNC_MT_WC;
@@ -256,13 +268,14 @@ u32 rust_helper_vmsync_pmd_attrs(pmd_t *pmdp)
 static u32 vmsync_pte_attrs(pte_t pte)
 {
 	return vmsync_attrs(pte_present(pte), pte_write(pte), false, false,
-			    VMSYNC_ATTR_PRESENT | VMSYNC_ATTR_WRITE,
+			    VMSYNC_LEAF_PRESENT | VMSYNC_LEAF_WRITE,
 			    VMSYNC_MT_UNKNOWN);
 }
 
 u32 rust_helper_vmsync_pmd_attrs(pmd_t *pmdp)
 {
-	return vmsync_pte_attrs(pmd_pte(pmdp_get(pmdp)));
+	return vmsync_attrs(pmd_present(pmdp_get(pmdp)), false, false, false,
+			    VMSYNC_LEAF_PRESENT, VMSYNC_MT_UNKNOWN);
 }
 #endif
 
@@ -281,6 +294,16 @@ void rust_helper_vmsync_pte_wrprotect(pte_t *pte)
 u32 rust_helper_vmsync_kernel_attrs(void)
 {
 	return vmsync_pte_attrs(pfn_pte(0, PAGE_KERNEL));
+}
+
+/* x86 without PAT maps write-combining requests UC-. */
+bool rust_helper_vmsync_wc_is_uc(void)
+{
+#ifdef CONFIG_X86
+	return !pat_enabled();
+#else
+	return false;
+#endif
 }
 
 unsigned long rust_helper_page_to_pfn(struct page *page)

@@ -189,6 +189,10 @@ struct ResidueArgs {
     sync_stale: u64,
 }
 
+// The uapi header's sizes: a field added on one side only changes them.
+const _: () = assert!(core::mem::size_of::<AuditArgs>() == 56);
+const _: () = assert!(core::mem::size_of::<ResidueArgs>() == 80);
+
 macro_rules! plain_data {
     ($($t:ty),*) => {$(
         // SAFETY: `repr(C)` integers only, laid out without padding; any bit pattern is valid.
@@ -267,10 +271,10 @@ enum Frames {
 }
 
 impl Expect {
-    fn pfn(&self, page: usize) -> usize {
+    fn pfn(&self, page: usize) -> Option<usize> {
         match &self.frames {
-            Frames::Pages(p) => p[page],
-            Frames::Bar(first) => first + page,
+            Frames::Pages(p) => p.get(page).copied(),
+            Frames::Bar(first) => Some(first + page),
         }
     }
 }
@@ -844,11 +848,7 @@ fn add_chunk(batch: &mut Batch, d: &ChunkDesc, expect: &mut KVec<Expect>) -> Res
                 prot,
                 d.flags & CHUNK_HUGE != 0,
             )?;
-            let cache = match prot {
-                IoProt::WriteCombine => Cache::WriteCombine,
-                IoProt::Uncached => Cache::Uncached,
-            };
-            (Frames::Bar(first), cache)
+            (Frames::Bar(first), ts::LeafAttrs::io_cache(prot))
         }
         _ => return Err(EINVAL),
     };
@@ -901,12 +901,15 @@ fn audit_data(map: &Mapping, seed: u64, control: bool, a: &mut AuditArgs) -> Res
                 ts::wmb();
                 flip = false;
             }
+            // Every byte must come from the read: none of the pattern is left in `buf`.
+            poison(&mut buf, seed, base);
             alias_read_page(c, p, &mut buf)?;
             compare(&buf, seed, base, a);
             // 2. Through the alias, back through the mapping.
             fill_pattern(&mut buf, seed2, base);
             alias_write_page(c, p, &buf)?;
             ts::wmb();
+            poison(&mut buf, seed2, base);
             map.read(base, &mut buf)?;
             compare(&buf, seed2, base, a);
             checked += 2 * PAGE_SIZE as u64;
@@ -944,7 +947,7 @@ fn audit_entries(map: &Mapping, expect: &[Expect], a: &mut AuditArgs) {
                     && (kernel.write.is_none() || l.attrs.write == kernel.write)
                     && (kernel.global.is_none() || l.attrs.global == kernel.global)
                     && (kernel.exec.is_none() || l.attrs.exec == kernel.exec);
-                l.pfn == e.pfn(i) && flags_ok && (!cache_known || l.attrs.cache == e.cache)
+                Some(l.pfn) == e.pfn(i) && flags_ok && (!cache_known || l.attrs.cache == e.cache)
             });
             if !ok {
                 if a.bad == 0 {
@@ -983,7 +986,8 @@ fn entries_control(map: &Mapping, expect: &[Expect], control: u32, a: &mut Audit
         (_, Frames::Bar(_), _) => SwapTo::Io(IoProt::WriteCombine),
     };
     // SAFETY: The mapping belongs to this file, whose mutex we hold: nothing else reads or
-    // writes it, or changes its entries, until `swapped` is dropped below.
+    // writes it, or changes its entries, until `swapped` is dropped below (not leaked).
+    // `SwapTo::Io` is only chosen for a BAR window, which is I/O memory.
     let swapped = unsafe { SwappedLeaf::new(map.range(), off, to)? };
     audit_entries(map, expect, a);
     drop(swapped);
@@ -1001,7 +1005,7 @@ fn planted_residue(range: &VaRange, tables_before: usize) -> Result<ResidueArgs>
     use kernel::vmsync::test_support::{SwapTo, SwappedLeaf};
     let spare = Page::alloc_page(GFP_KERNEL)?;
     // SAFETY: A kept range of this file, whose mutex we hold: nothing maps or uses it until
-    // `planted` is dropped below.
+    // `planted` is dropped below (not leaked), before `spare`.
     let planted = unsafe { SwappedLeaf::new(range, 0, SwapTo::Frame(&spare))? };
     let r = residue_of(range, tables_before);
     drop(planted);
@@ -1011,6 +1015,13 @@ fn planted_residue(range: &VaRange, tables_before: usize) -> Result<ResidueArgs>
 #[cfg(not(CONFIG_RUST_VMSYNC_TEST_CONTROLS))]
 fn planted_residue(_: &VaRange, _: usize) -> Result<ResidueArgs> {
     Err(EOPNOTSUPP)
+}
+
+/// Fills `buf` with the complement of the pattern, which matches it nowhere.
+fn poison(buf: &mut [u8], seed: u64, base: usize) {
+    for (i, b) in buf.iter_mut().enumerate() {
+        *b = !pattern(seed, (base + i) as u64);
+    }
 }
 
 fn fill_pattern(buf: &mut [u8], seed: u64, base: usize) {

@@ -95,16 +95,14 @@ struct vmsync_commit {
  * struct vmsync_residue) rewrite a kernel PTE: they need
  * CONFIG_RUST_VMSYNC_TEST_CONTROLS (else -EOPNOTSUPP).
  */
-#define VMSYNC_CONTROL_BYTE	1	/* DATA: byte seed % page size of the
-					 * first page changed through the
-					 * alias before it is read back */
-#define VMSYNC_CONTROL_FRAME	2	/* ENTRIES: the first PTE leaf maps a
-					 * spare page */
-#define VMSYNC_CONTROL_PROT	3	/* ENTRIES: the first PTE leaf made
-					 * read-only (RAM) or of the other
-					 * memory type (BAR: WC <-> UC) */
-#define VMSYNC_CONTROL_PLANT	4	/* RESIDUE: a PTE planted at offset 0
-					 * of a kept range for the walk */
+/* DATA: byte seed % page size of the first page changed through the alias */
+#define VMSYNC_CONTROL_BYTE	1
+/* ENTRIES: the first PTE leaf maps a spare page */
+#define VMSYNC_CONTROL_FRAME	2
+/* ENTRIES: the first PTE leaf read-only (RAM), or WC <-> UC (BAR) */
+#define VMSYNC_CONTROL_PROT	3
+/* RESIDUE: a PTE planted at offset 0 of a kept range during the walk */
+#define VMSYNC_CONTROL_PLANT	4
 
 /* struct vmsync_audit.attrs: what ENTRIES compared for every leaf */
 #define VMSYNC_ATTR_FRAME	_BITUL(0)
@@ -127,12 +125,11 @@ struct vmsync_audit {
 	__u32 checked;		/* (out) bytes, pages or roots checked */
 	__u32 attrs;		/* (out) ENTRIES: VMSYNC_ATTR_* compared */
 	__u64 bad;		/* (out) mismatches */
-	__u64 first_bad;	/* (out) offset of the first mismatch (ENTRIES:
-				 * ~0 if only outside the request) */
+	/* (out) offset of the first mismatch; ENTRIES: ~0 if only outside the request */
+	__u64 first_bad;
 	__u32 steps;		/* (out) SYNC: PMD-sized steps, all roots */
-	__u32 shared;		/* (out) SYNC: ... where a root reads
-				 * init_mm's own PMD entry (shared upper
-				 * tables): those cannot differ */
+	/* (out) SYNC: steps where a root reads init_mm's own PMD entry (shared tables) */
+	__u32 shared;
 };
 
 /* The fill pattern: the byte VMSYNC_IOC_FILL writes at range offset @off. */
@@ -187,8 +184,8 @@ struct vmsync_info {
  */
 struct vmsync_residue {
 	__u32 handle;		/* (in) 0 or a handle */
-	__u32 control;		/* (in) 0, or VMSYNC_CONTROL_PLANT with
-				 * the handle of a kept range */
+	/* (in) 0, or VMSYNC_CONTROL_PLANT with the handle of a kept range */
+	__u32 control;
 	__u64 start;		/* (out) kernel VA */
 	__u64 end;		/* (out) */
 	__u64 pages;		/* (out) pages mapped in [start, end) now */

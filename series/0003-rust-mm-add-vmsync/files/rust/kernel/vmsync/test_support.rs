@@ -221,6 +221,17 @@ impl LeafAttrs {
         // SAFETY: Pure computation on constants.
         Self::from_bits(unsafe { bindings::vmsync_kernel_attrs() })
     }
+
+    /// The memory type a leaf asked for as `prot` must have: x86 without PAT maps
+    /// write-combining requests uncached.
+    pub fn io_cache(prot: IoProt) -> Cache {
+        // SAFETY: Reads a boot-time setting.
+        let wc_is_uc = unsafe { bindings::vmsync_wc_is_uc() };
+        match prot {
+            IoProt::WriteCombine if !wc_is_uc => Cache::WriteCombine,
+            _ => Cache::Uncached,
+        }
+    }
 }
 
 /// One leaf entry as the walker found it.
@@ -639,7 +650,9 @@ impl<'a> SwappedLeaf<'a> {
     /// # Safety
     ///
     /// Nothing reads or writes the page at `offset` through `range` until the value is dropped,
-    /// and no one else changes its entry meanwhile.
+    /// and no one else changes its entry meanwhile. The value is dropped, not leaked: a leaked one
+    /// leaves the replacement in place after the page it maps may be gone. For [`SwapTo::Io`],
+    /// the entry maps I/O memory (a RAM frame must not get another memory type).
     pub unsafe fn new(range: &'a VaRange, offset: usize, to: SwapTo<'a>) -> Result<Self> {
         if offset >= range.size() {
             return Err(ERANGE);
