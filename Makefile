@@ -29,7 +29,7 @@ check-debug: ## The suite on a debug x86_64 kernel (KASAN, lockdep, DEBUG_VM, km
 check-arch: ## Like check, one arch (ARCH=...), optionally one test (T=...)
 	@VMSYNC_TESTS="$(T)" scripts/check.sh $(ARCH)
 
-bench: ## Benchmark vmsync against C vmap()/vmap_pfn() on ARCH (table, CSV, plot)
+bench: ## Benchmark vmsync against C on ARCH, phase by phase, icount + wall clock (tables, CSV, plots)
 	@scripts/bench.sh $(ARCH)
 
 kunit: ## vmsync's doctests through kunit.py (KUNIT_ARCH=um or x86_64)

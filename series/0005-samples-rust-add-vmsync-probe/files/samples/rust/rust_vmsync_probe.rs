@@ -143,6 +143,10 @@ struct EchoArgs {
 }
 
 const BENCH_MAX_REPS: usize = 16;
+const BENCH_MAX_ROUNDS: u32 = 256;
+const BENCH_ROUND_PAGES: u64 = 4096;
+const BENCH_NO_PURGE: u32 = 1 << 0;
+const BENCH_PHASES: usize = 5;
 
 #[repr(C)]
 #[derive(Clone, Copy, Default)]
@@ -150,7 +154,11 @@ struct BenchArgs {
     method: u32,
     reps: u32,
     npages: u64,
-    ns: [u64; BENCH_MAX_REPS],
+    chunks: u32,
+    separate: u32,
+    rounds: u32,
+    flags: u32,
+    ns: [[u64; BENCH_PHASES]; BENCH_MAX_REPS],
     leaves: u64,
     syncs: u64,
     flushes: u64,
@@ -192,6 +200,7 @@ struct ResidueArgs {
 // The uapi header's sizes: a field added on one side only changes them.
 const _: () = assert!(core::mem::size_of::<AuditArgs>() == 56);
 const _: () = assert!(core::mem::size_of::<ResidueArgs>() == 80);
+const _: () = assert!(core::mem::size_of::<BenchArgs>() == 696);
 
 macro_rules! plain_data {
     ($($t:ty),*) => {$(
@@ -1089,113 +1098,325 @@ const BENCH_VMAP: u32 = 3;
 const BENCH_VMAP_PFN: u32 = 4;
 const BENCH_APPLY: u32 = 5;
 const BENCH_VMSYNC_IO: u32 = 6;
+const BENCH_BATCH: u32 = 7;
+const BENCH_BATCH_EAGER: u32 = 8;
+const BENCH_APPLY_CHUNKS: u32 = 9;
+const BENCH_APPLY_CHUNKS_EAGER: u32 = 10;
+const BENCH_MAX_CHUNKS: u32 = 64;
 
-/// Leaf entries (PTEs, PMD leaves) a fresh vmsync mapping of the benchmark's memory has, from an
-/// untimed run.
-fn bench_leaves(method: u32, pages: &[Page], bar: Option<&Arc<PciBar>>, n: usize) -> Result<u64> {
-    let map = match (method, bar) {
-        (BENCH_VMSYNC_IO, Some(bar)) => {
-            let region: Arc<dyn IoRegion> = bar.clone();
-            let mut batch = Batch::new(VaRange::reserve_aligned(n * PAGE_SIZE)?);
-            batch.map_iomem(0, &region, 0, n * PAGE_SIZE, IoProt::WriteCombine, true)?;
-            batch.commit(FlushPolicy::ArchDefault)
+const PH_RESERVE: usize = 0;
+const PH_MAP: usize = 1;
+const PH_COMMIT: usize = 2;
+const PH_TOUCH: usize = 3;
+const PH_UNMAP: usize = 4;
+
+// Empty functions called where each benchmark phase starts, and at the end of a repetition, so
+// that a kprobe on them lets user space tell in which phase a traced event (a TLB flush, a
+// sync) happened. Distinct bodies, so that no two are merged.
+macro_rules! bench_marks {
+    ($($name:ident = $n:literal),*) => {$(
+        #[no_mangle]
+        #[inline(never)]
+        extern "C" fn $name() {
+            core::hint::black_box($n);
         }
-        _ => {
-            let mut batch = Batch::new(VaRange::reserve(n * PAGE_SIZE)?);
-            // SAFETY: `pages` outlives the mapping, dropped below.
-            unsafe { batch.map_page_slice(0, pages)? };
-            batch.commit(FlushPolicy::ArchDefault)
-        }
-    };
-    Ok(ts::residue(map.range()).leaves() as u64)
+    )*};
+}
+bench_marks!(
+    vmsync_bench_reserve = 0,
+    vmsync_bench_map = 1,
+    vmsync_bench_commit = 2,
+    vmsync_bench_touch = 3,
+    vmsync_bench_unmap = 4,
+    vmsync_bench_done = 5
+);
+
+const BENCH_MARKS: [extern "C" fn(); BENCH_PHASES + 1] = [
+    vmsync_bench_reserve,
+    vmsync_bench_map,
+    vmsync_bench_commit,
+    vmsync_bench_touch,
+    vmsync_bench_unmap,
+    vmsync_bench_done,
+];
+
+/// Start times of the phases of one repetition.
+struct Stamps {
+    /// `t[p]`: when phase `p` started; `t[BENCH_PHASES]`: the end.
+    t: [i64; BENCH_PHASES + 1],
+    /// Phases started so far.
+    next: usize,
 }
 
-/// Times map + commit + first touch + unmap of the same pages `reps` times with one method.
-fn bench(a: &mut BenchArgs) -> Result {
-    let reps = a.reps as usize;
-    if reps == 0 || reps > BENCH_MAX_REPS || !(BENCH_VMSYNC..=BENCH_VMSYNC_IO).contains(&a.method) {
-        return Err(EINVAL);
-    }
-    if a.npages == 0 || a.npages > MAX_BYTES / PAGE_SIZE as u64 {
-        return Err(EINVAL);
-    }
-    let n = a.npages as usize;
-    a.ns = [0; BENCH_MAX_REPS];
-    let io = matches!(a.method, BENCH_VMAP_PFN | BENCH_VMSYNC_IO);
-    let mut pages = KVec::new();
-    let mut pfns = KVec::with_capacity(n, GFP_KERNEL)?;
-    let bar = if io {
-        let bar = bar().ok_or(ENODEV)?;
-        if n * PAGE_SIZE > bar.len() {
-            return Err(EINVAL);
+impl Stamps {
+    fn new() -> Self {
+        Self {
+            t: [0; BENCH_PHASES + 1],
+            next: 0,
         }
-        for i in 0..n {
-            pfns.push(bar.pfn_at(i * PAGE_SIZE), GFP_KERNEL)?;
+    }
+
+    /// Starts phase `p`; phases skipped since the last one get no time (they are part of the
+    /// one before, see `BenchArgs::separate`).
+    fn start(&mut self, p: usize) {
+        BENCH_MARKS[p]();
+        let now = kernel::time::Ktime::ktime_get().to_ns();
+        while self.next <= p {
+            self.t[self.next] = now;
+            self.next += 1;
         }
-        Some(bar)
-    } else {
-        pages.reserve(n, GFP_KERNEL)?;
-        for _ in 0..n {
+    }
+
+    fn ns(&self) -> [u64; BENCH_PHASES] {
+        let mut ns = [0; BENCH_PHASES];
+        for (p, v) in ns.iter_mut().enumerate() {
+            *v = (self.t[p + 1] - self.t[p]).max(0) as u64;
+        }
+        ns
+    }
+}
+
+/// What one benchmark maps: `chunks` chunks of `n` pages each, back to back in VA. Even chunks
+/// are RAM pages, odd ones BAR windows, every other window of the BAR (so that no two are
+/// adjacent). Single-chunk methods map `n` pages of RAM, or of the BAR from offset 0.
+struct BenchLayout {
+    n: usize,
+    chunks: usize,
+    pages: KVec<Page>,
+    ram_pfns: KVec<usize>,
+    bar_pfns: KVec<usize>,
+    bar: Option<Arc<dyn IoRegion>>,
+}
+
+impl BenchLayout {
+    fn new(method: u32, n: usize, chunks: usize) -> Result<Self> {
+        let only_io = matches!(method, BENCH_VMAP_PFN | BENCH_VMSYNC_IO);
+        let (ram_chunks, bar_pages) = match (only_io, chunks / 2) {
+            (true, _) => (0, n),
+            (false, 0) => (chunks, 0),
+            // BAR window `j` starts at page `2 * j * n`: the last one ends at `(2 * j + 1) * n`.
+            (false, windows) => (chunks - windows, (2 * (windows - 1) + 1) * n),
+        };
+        let mut l = Self {
+            n,
+            chunks,
+            pages: KVec::new(),
+            ram_pfns: KVec::new(),
+            bar_pfns: KVec::new(),
+            bar: None,
+        };
+        if bar_pages > 0 {
+            let bar = bar().ok_or(ENODEV)?;
+            if bar_pages * PAGE_SIZE > bar.len() {
+                return Err(EINVAL);
+            }
+            l.bar_pfns.reserve(bar_pages, GFP_KERNEL)?;
+            for i in 0..bar_pages {
+                l.bar_pfns.push(bar.pfn_at(i * PAGE_SIZE), GFP_KERNEL)?;
+            }
+            l.bar = Some(bar as Arc<dyn IoRegion>);
+        }
+        let ram = ram_chunks * n;
+        l.pages.reserve(ram, GFP_KERNEL)?;
+        l.ram_pfns.reserve(ram, GFP_KERNEL)?;
+        for _ in 0..ram {
             let p = Page::alloc_page(GFP_KERNEL)?;
-            pfns.push(ts::page_pfn(&p), GFP_KERNEL)?;
-            pages.push(p, GFP_KERNEL)?;
+            l.ram_pfns.push(ts::page_pfn(&p), GFP_KERNEL)?;
+            l.pages.push(p, GFP_KERNEL)?;
         }
-        None
-    };
-    let vmsync_method = matches!(
-        a.method,
-        BENCH_VMSYNC | BENCH_VMSYNC_EAGER | BENCH_VMSYNC_IO
-    );
-    a.leaves = if vmsync_method {
-        bench_leaves(a.method, &pages, bar.as_ref(), n)? * reps as u64
-    } else {
-        0
-    };
-    let region: Option<Arc<dyn IoRegion>> = bar.clone().map(|b| b as Arc<dyn IoRegion>);
-    let before = ts::stats::get();
-    for r in 0..reps {
-        let t0 = kernel::time::Ktime::ktime_get();
-        match a.method {
-            BENCH_VMSYNC | BENCH_VMSYNC_EAGER => {
-                let mut batch = Batch::new(VaRange::reserve(n * PAGE_SIZE)?);
-                // SAFETY: `pages` keeps the pages alive until after the mapping is dropped.
-                unsafe { batch.map_page_slice(0, &pages)? };
-                let policy = if a.method == BENCH_VMSYNC {
-                    FlushPolicy::ArchDefault
-                } else {
-                    FlushPolicy::Eager
-                };
-                let map = batch.commit(policy);
-                core::hint::black_box(map.touch());
-                drop(map);
+        Ok(l)
+    }
+
+    fn size(&self) -> usize {
+        self.chunks * self.n * PAGE_SIZE
+    }
+
+    fn bar(&self) -> Result<&Arc<dyn IoRegion>> {
+        self.bar.as_ref().ok_or(ENODEV)
+    }
+
+    /// Maps chunk `i` into `batch`.
+    fn map_chunk(&self, batch: &mut Batch, i: usize) -> Result {
+        let (n, off) = (self.n, i * self.n * PAGE_SIZE);
+        if i % 2 == 0 {
+            let first = i / 2 * n;
+            // SAFETY: `self.pages` outlives every mapping of the benchmark.
+            unsafe { batch.map_page_slice(off, &self.pages[first..first + n]) }
+        } else {
+            let window = i / 2 * 2 * n * PAGE_SIZE;
+            let prot = IoProt::WriteCombine;
+            batch.map_iomem(off, self.bar()?, window, n * PAGE_SIZE, prot, true)
+        }
+    }
+
+    /// Maps chunk `i` into `area` as the C sequence does, then flushes it.
+    fn apply_chunk(&self, area: &mut ts::reference::CArea, i: usize, eager: bool) -> Result {
+        let (n, off) = (self.n, i * self.n * PAGE_SIZE);
+        if i % 2 == 0 {
+            let first = i / 2 * n;
+            // SAFETY: RAM pages of `self.pages`, which outlive every mapping of the benchmark.
+            unsafe { area.apply(off, &self.ram_pfns[first..first + n], None)? };
+        } else {
+            let first = i / 2 * 2 * n;
+            let pfns = &self.bar_pfns[first..first + n];
+            // SAFETY: Consecutive BAR frames: I/O memory claimed while the probe is loaded.
+            unsafe { area.apply(off, pfns, Some(IoProt::WriteCombine))? };
+        }
+        area.flush_cache_vmap(off, n * PAGE_SIZE);
+        if eager {
+            area.flush_tlb_kernel_range(off, n * PAGE_SIZE);
+        }
+        Ok(())
+    }
+}
+
+/// One repetition of `method` over `l`. With `census`, also counts the leaf entries the mapping
+/// has once committed.
+fn bench_once(method: u32, l: &BenchLayout, s: &mut Stamps, census: bool) -> Result<u64> {
+    use ts::reference::{CArea, CMapping, PageArray};
+    let size = l.size();
+    let mut leaves = 0;
+    match method {
+        BENCH_VMSYNC | BENCH_VMSYNC_EAGER | BENCH_VMSYNC_IO | BENCH_BATCH | BENCH_BATCH_EAGER => {
+            let policy = if matches!(method, BENCH_VMSYNC_EAGER | BENCH_BATCH_EAGER) {
+                FlushPolicy::Eager
+            } else {
+                FlushPolicy::ArchDefault
+            };
+            s.start(PH_RESERVE);
+            let range = if method == BENCH_VMSYNC_IO {
+                VaRange::reserve_aligned(size)?
+            } else {
+                VaRange::reserve(size)?
+            };
+            s.start(PH_MAP);
+            let mut batch = Batch::new(range);
+            if method == BENCH_VMSYNC_IO {
+                let prot = IoProt::WriteCombine;
+                batch.map_iomem(0, l.bar()?, 0, size, prot, true)?;
+            } else {
+                for i in 0..l.chunks {
+                    l.map_chunk(&mut batch, i)?;
+                }
             }
-            BENCH_VMAP => {
-                let map = ts::reference::CMapping::vmap(&pages)?;
-                core::hint::black_box(map.touch());
+            s.start(PH_COMMIT);
+            let map = batch.commit(policy);
+            if census {
+                leaves = ts::residue(map.range()).leaves() as u64;
             }
-            BENCH_VMAP_PFN => {
+            s.start(PH_TOUCH);
+            core::hint::black_box(map.touch());
+            s.start(PH_UNMAP);
+            drop(map);
+        }
+        BENCH_VMAP | BENCH_VMAP_PFN => {
+            let mut ptrs = if method == BENCH_VMAP {
+                Some(PageArray::new(&l.pages)?)
+            } else {
+                None
+            };
+            // vmap() and vmap_pfn() reserve, map and flush in one call.
+            s.start(PH_MAP);
+            let map = match ptrs.as_mut() {
+                // SAFETY: `l.pages` outlives the mapping, dropped below.
+                Some(ptrs) => unsafe { CMapping::vmap(ptrs)? },
                 // SAFETY: BAR frames: I/O memory claimed while the probe is loaded, mapped
                 // write-combining as vmsync maps them.
-                let map = unsafe { ts::reference::CMapping::vmap_pfn(&pfns)? };
-                core::hint::black_box(map.touch());
+                None => unsafe { CMapping::vmap_pfn(&l.bar_pfns)? },
+            };
+            if census {
+                leaves = map.residue().leaves() as u64;
             }
-            BENCH_VMSYNC_IO => {
-                let region = region.as_ref().ok_or(ENODEV)?;
-                let mut batch = Batch::new(VaRange::reserve_aligned(n * PAGE_SIZE)?);
-                batch.map_iomem(0, region, 0, n * PAGE_SIZE, IoProt::WriteCombine, true)?;
-                let map = batch.commit(FlushPolicy::ArchDefault);
-                core::hint::black_box(map.touch());
-                drop(map);
-            }
-            BENCH_APPLY => {
-                // SAFETY: RAM pages kept alive by `pages` until after the mapping is dropped.
-                let map = unsafe { ts::reference::CMapping::apply_to_page_range(&pfns)? };
-                core::hint::black_box(map.touch());
-            }
-            _ => return Err(EINVAL),
+            s.start(PH_TOUCH);
+            core::hint::black_box(map.touch());
+            s.start(PH_UNMAP);
+            drop(map);
         }
-        let t1 = kernel::time::Ktime::ktime_get();
-        a.ns[r] = (t1 - t0).to_ns().max(0) as u64;
+        BENCH_APPLY | BENCH_APPLY_CHUNKS | BENCH_APPLY_CHUNKS_EAGER => {
+            s.start(PH_RESERVE);
+            let mut area = CArea::reserve(size)?;
+            s.start(PH_MAP);
+            if method == BENCH_APPLY {
+                // SAFETY: RAM pages of `l`, which outlive the mapping.
+                unsafe { area.apply(0, &l.ram_pfns, None)? };
+                s.start(PH_COMMIT);
+                area.flush_cache_vmap(0, size);
+            } else {
+                // The sequence interleaves mapping and flushing: both are timed as "map".
+                let eager = method == BENCH_APPLY_CHUNKS_EAGER;
+                for i in 0..l.chunks {
+                    l.apply_chunk(&mut area, i, eager)?;
+                }
+            }
+            // SAFETY: Every chunk of the area was mapped and flushed above.
+            let map = unsafe { area.into_mapping() };
+            if census {
+                leaves = map.residue().leaves() as u64;
+            }
+            s.start(PH_TOUCH);
+            core::hint::black_box(map.touch());
+            s.start(PH_UNMAP);
+            drop(map);
+        }
+        _ => return Err(EINVAL),
+    }
+    s.start(BENCH_PHASES);
+    Ok(leaves)
+}
+
+/// Times the phases of `reps` repetitions of one method over the same memory, after one
+/// untimed repetition that counts the leaf entries.
+fn bench(a: &mut BenchArgs) -> Result {
+    let reps = a.reps as usize;
+    if reps == 0 || reps > BENCH_MAX_REPS || a.rounds > BENCH_MAX_ROUNDS || a.flags & !BENCH_NO_PURGE != 0 {
+        return Err(EINVAL);
+    }
+    let batch = matches!(
+        a.method,
+        BENCH_BATCH | BENCH_BATCH_EAGER | BENCH_APPLY_CHUNKS | BENCH_APPLY_CHUNKS_EAGER
+    );
+    if !(BENCH_VMSYNC..=BENCH_APPLY_CHUNKS_EAGER).contains(&a.method)
+        || (batch && !(1..=BENCH_MAX_CHUNKS).contains(&a.chunks))
+        || (!batch && a.chunks != 0)
+    {
+        return Err(EINVAL);
+    }
+    let chunks = if batch { a.chunks as u64 } else { 1 };
+    let total = a.npages.checked_mul(chunks).ok_or(EINVAL)?;
+    if a.npages == 0 || total > MAX_BYTES / PAGE_SIZE as u64 {
+        return Err(EINVAL);
+    }
+    let l = BenchLayout::new(a.method, a.npages as usize, chunks as usize)?;
+    a.separate = match a.method {
+        BENCH_VMAP | BENCH_VMAP_PFN => (1 << PH_MAP) | (1 << PH_TOUCH) | (1 << PH_UNMAP),
+        BENCH_APPLY_CHUNKS | BENCH_APPLY_CHUNKS_EAGER => {
+            (1 << PH_RESERVE) | (1 << PH_MAP) | (1 << PH_TOUCH) | (1 << PH_UNMAP)
+        }
+        _ => (1 << BENCH_PHASES) - 1,
+    };
+    if a.rounds == 0 {
+        a.rounds = (BENCH_ROUND_PAGES / total).clamp(1, BENCH_MAX_ROUNDS as u64) as u32;
+    }
+    a.leaves = bench_once(a.method, &l, &mut Stamps::new(), true)?;
+    a.ns = [[0; BENCH_PHASES]; BENCH_MAX_REPS];
+    let before = ts::stats::get();
+    for r in 0..reps {
+        // Every repetition starts with no lazily freed VA: the purge `vunmap()` and
+        // `free_vm_area()` defer then falls at the same point of each one.
+        if a.flags & BENCH_NO_PURGE == 0 {
+            ts::purge_lazy_areas();
+        }
+        let mut sum = [0u64; BENCH_PHASES];
+        for _ in 0..a.rounds {
+            let mut s = Stamps::new();
+            bench_once(a.method, &l, &mut s, false)?;
+            for (acc, v) in sum.iter_mut().zip(s.ns()) {
+                *acc += v;
+            }
+        }
+        for (out, acc) in a.ns[r].iter_mut().zip(sum) {
+            *out = acc / a.rounds as u64;
+        }
     }
     let after = ts::stats::get();
     a.syncs = (after.syncs - before.syncs) as u64;

@@ -203,24 +203,73 @@ struct vmsync_residue {
 #define VMSYNC_BENCH_VMSYNC_EAGER 2	/* vmsync, eager ranged flush */
 #define VMSYNC_BENCH_VMAP	3	/* C vmap() of the pages */
 #define VMSYNC_BENCH_VMAP_PFN	4	/* C vmap_pfn() of BAR pfns (I/O only) */
-#define VMSYNC_BENCH_APPLY	5	/* apply_to_page_range() + sync + flush */
+#define VMSYNC_BENCH_APPLY	5	/* apply_to_page_range() + flush_cache_vmap() */
 #define VMSYNC_BENCH_VMSYNC_IO	6	/* vmsync of the same BAR, PMD leaves */
+#define VMSYNC_BENCH_BATCH	7	/* vmsync, one batch of chunks, default */
+#define VMSYNC_BENCH_BATCH_EAGER 8	/* ... eager ranged flush */
+#define VMSYNC_BENCH_APPLY_CHUNKS 9	/* C: one area, per chunk apply + flush */
+#define VMSYNC_BENCH_APPLY_CHUNKS_EAGER 10 /* ... + flush_tlb_kernel_range() */
 #define VMSYNC_BENCH_MAX_REPS	16
+#define VMSYNC_BENCH_MAX_CHUNKS	64
+#define VMSYNC_BENCH_MAX_ROUNDS	256
+#define VMSYNC_BENCH_ROUND_PAGES 4096
+#define VMSYNC_BENCH_NO_PURGE	(1 << 0) /* struct vmsync_bench.flags */
+
+/* Phases, the second index of struct vmsync_bench.ns */
+#define VMSYNC_BENCH_RESERVE	0	/* get_vm_area() */
+#define VMSYNC_BENCH_MAP	1	/* page-table entries written */
+#define VMSYNC_BENCH_COMMIT	2	/* sync + flush: usable after it */
+#define VMSYNC_BENCH_TOUCH	3	/* first read of every page */
+#define VMSYNC_BENCH_UNMAP	4	/* unmap and release the VA */
+#define VMSYNC_BENCH_PHASES	5
 
 /*
- * One measurement: map + commit + first touch of every page + unmap of
- * npages freshly allocated, discontiguous pages, reps times, same pages.
- * VMAP_PFN and VMSYNC_IO map the first npages of the ivshmem BAR instead:
- * vmap_pfn() refuses pfns that have a struct page.
+ * One measurement: reps repetitions, over the same memory, of mapping,
+ * first touch and unmap, each phase timed on its own, after one untimed
+ * repetition that counts the mapping's leaf entries.  A repetition is
+ * rounds such iterations back to back, and reports their mean: small
+ * mappings take a few hundred ns per phase, and the clock may tick in
+ * steps of 100 ns (RISC-V's 10 MHz timebase on QEMU's virt machine).
+ * Each repetition starts with vm_unmap_aliases(), unless flags has
+ * VMSYNC_BENCH_NO_PURGE: no lazily freed VA is left, and the purge vmalloc
+ * defers falls at the same point in each.  Single-chunk methods
+ * map npages freshly allocated, discontiguous pages; VMAP_PFN and VMSYNC_IO
+ * the first npages of the ivshmem BAR instead (vmap_pfn() refuses pfns that
+ * have a struct page).  Batch methods (BATCH*, APPLY_CHUNKS*) map chunks
+ * chunks of npages pages back to back: even chunks RAM pages, odd chunks
+ * windows of the BAR, every other window (BAR offset 2 * j * npages pages
+ * for the j-th), write-combining.
+ *
+ * Where a call does several phases at once (vmap() reserves, maps and
+ * flushes; the per-chunk C sequence maps and flushes chunk by chunk), the
+ * time is reported under the first of them and the others are 0 and not set
+ * in separate.
+ *
+ * Each phase starts with a call of an empty function of the probe,
+ * vmsync_bench_reserve/_map/_commit/_touch/_unmap, and every repetition ends
+ * with vmsync_bench_done, so that kprobes on them attribute traced events
+ * to phases.
  */
 struct vmsync_bench {
 	__u32 method;		/* (in) VMSYNC_BENCH_* */
 	__u32 reps;		/* (in) 1..VMSYNC_BENCH_MAX_REPS */
-	__u64 npages;		/* (in) pages, at most VMSYNC_MAX_BYTES worth */
-	__u64 ns[VMSYNC_BENCH_MAX_REPS]; /* (out) nanoseconds per repetition */
-	__u64 leaves;		/* (out) vmsync: leaf entries written, all reps */
-	__u64 syncs;		/* (out) syncs vmsync issued */
-	__u64 flushes;		/* (out) commit flushes vmsync issued */
+	__u64 npages;		/* (in) pages (per chunk), at most
+				 * VMSYNC_MAX_BYTES worth in all */
+	__u32 chunks;		/* (in) batch methods: 1..VMSYNC_BENCH_MAX_CHUNKS;
+				 * others: 0 */
+	__u32 separate;		/* (out) bit p set: phase p timed on its own */
+	__u32 rounds;		/* (in) 1..VMSYNC_BENCH_MAX_ROUNDS, or 0: as
+				 * many as make VMSYNC_BENCH_ROUND_PAGES pages
+				 * (out) the rounds of each repetition */
+	__u32 flags;		/* (in) VMSYNC_BENCH_NO_PURGE or 0 */
+	__u64 ns[VMSYNC_BENCH_MAX_REPS][VMSYNC_BENCH_PHASES]; /* (out) mean
+				 * of the rounds of a repetition */
+	__u64 leaves;		/* (out) leaf entries (PTEs and PMD leaves) of
+				 * one mapping, from the page tables */
+	__u64 syncs;		/* (out) vmsync methods: syncs issued, all
+				 * rounds of all reps */
+	__u64 flushes;		/* (out) vmsync methods: commit flushes, all
+				 * rounds of all reps */
 };
 
 #define VMSYNC_IOC_MAGIC	0xb7

@@ -333,6 +333,16 @@ impl Residue {
 /// # Ok::<(), Error>(())
 /// ```
 pub fn residue(range: &VaRange) -> Residue {
+    // SAFETY: `range` is ours and its page tables stay while it is borrowed.
+    unsafe { residue_span(range.start(), range.end()) }
+}
+
+/// [`residue`] of `[start, end)`.
+///
+/// # Safety
+///
+/// `[start, end)` is a kernel range the caller owns, whose page tables nobody frees meanwhile.
+unsafe fn residue_span(start: usize, end: usize) -> Residue {
     let mut r = Residue::default();
     // The last table page seen at each level; a walk in address order meets each table once in
     // a run, so counting changes counts tables.
@@ -347,11 +357,11 @@ pub fn residue(range: &VaRange) -> Residue {
         tables += 1;
         true
     };
-    let end = range.end();
-    let mut addr = range.start();
+    let mut addr = start;
     while addr < end {
         let next = step_end(addr, end);
-        // SAFETY: `range` is ours, its tables stay; each level is only walked when present.
+        // SAFETY: The range is the caller's, its tables stay; each level is only walked when
+        // present.
         unsafe {
             let pgd = bindings::pgd_offset_k(addr as _);
             let pmd = match walk_to_pmd(pgd, addr, |level, entry| {
@@ -554,6 +564,15 @@ unsafe fn pmd_entry_of(
 pub fn wmb() {
     // SAFETY: A barrier; no preconditions.
     unsafe { bindings::vmsync_wmb() };
+}
+
+/// Purges the lazily freed vmap areas (`vm_unmap_aliases()`): what `vunmap()` and dropped
+/// ranges left for vmalloc's deferred purge is released now, with its TLB flush.
+///
+/// May sleep.
+pub fn purge_lazy_areas() {
+    // SAFETY: Takes no argument; only releases areas their owners have already freed.
+    unsafe { bindings::vm_unmap_aliases() };
 }
 
 /// Returns `true` where the architecture defers the post-vmap TLB flush to the trap path
@@ -985,36 +1004,169 @@ pub fn pte_roundtrip(pfn: usize, prot: super::Prot) -> usize {
 }
 
 /// The C paths vmsync is measured against: `vmap()`, `vmap_pfn()` and the
-/// `apply_to_page_range()` construction i915 used, followed by a manual flush.
+/// `apply_to_page_range()` construction i915 used, a chunk at a time, each followed by the flush
+/// a driver adds by hand.
 pub mod reference {
     use super::*;
+    use crate::vmsync::Memtype;
 
-    /// A mapping made by C; unmapped with `vunmap()` (or `vunmap_range()`) on drop.
+    /// A VA area that C fills chunk by chunk, as a driver does today: `get_vm_area()`, then
+    /// `apply_to_page_range()` per chunk (which tracks and syncs the levels it populates since
+    /// e80d3909be42), then a flush per chunk. Dropping it clears the whole area with
+    /// `vunmap_range()` and frees it.
     ///
     /// # Invariants
     ///
-    /// `addr` maps `pages` pages made by one of the constructors below.
-    pub struct CMapping {
-        addr: NonNull<u8>,
-        pages: usize,
-        area: Option<VaRange>,
-        /// Released after the mapping goes (fields drop after `drop()`).
-        _memtype: Option<super::super::Memtype>,
+    /// Only [`CArea::apply`] writes entries in `area`; `memtypes` are the memory types of the
+    /// I/O chunks it mapped.
+    pub struct CArea {
+        area: VaRange,
+        memtypes: KVec<Memtype>,
     }
 
-    impl CMapping {
-        /// `vmap(pages, VM_MAP, PAGE_KERNEL)`. May sleep.
-        pub fn vmap(pages: &[Page]) -> Result<Self> {
+    impl CArea {
+        /// Reserves `size` bytes of kernel VA, as [`VaRange::reserve`]. May sleep.
+        pub fn reserve(size: usize) -> Result<Self> {
+            Ok(Self {
+                area: VaRange::reserve(size)?,
+                memtypes: KVec::new(),
+            })
+        }
+
+        /// Start address of the area.
+        pub fn start(&self) -> usize {
+            self.area.start()
+        }
+
+        /// `apply_to_page_range()` writing one PTE per frame of `pfns` from `offset` on:
+        /// `PAGE_KERNEL` for RAM (`io` is `None`), otherwise the I/O type, whose memory type is
+        /// reserved first as [`Batch::map_iomem`] does. May sleep.
+        ///
+        /// Errors: see [`check_window`](super::super::check_window); `EINVAL` for I/O without
+        /// frames; `EBUSY` if the frames have another memory type; `ENOMEM`.
+        ///
+        /// # Safety
+        ///
+        /// RAM frames are pages that stay allocated, I/O frames are consecutive frames of I/O
+        /// memory that stays valid, while the area exists.
+        pub unsafe fn apply(&mut self, offset: usize, pfns: &[usize], io: Option<IoProt>) -> Result {
+            let len = pfns.len().checked_mul(PAGE_SIZE).ok_or(EOVERFLOW)?;
+            super::super::check_window(self.area.size(), offset, len)?;
+            let prot = match io {
+                None => super::super::Prot::Kernel.to_pgprot(),
+                Some(prot) => {
+                    let first = *pfns.first().ok_or(EINVAL)? as u64;
+                    self.memtypes.reserve(1, GFP_KERNEL)?;
+                    let memtype = Memtype::reserve(first * PAGE_SIZE as u64, len, prot)?;
+                    self.memtypes.push(memtype, GFP_KERNEL)?;
+                    prot.to_pgprot()
+                }
+            };
+            let start = self.area.start() + offset;
+            let mut st = ApplyState { pfns, prot, start };
+            // SAFETY: The window lies in our area (checked above); the callback matches
+            // `pte_fn_t` and `st` outlives the call.
+            to_result(unsafe {
+                bindings::apply_to_page_range(
+                    core::ptr::addr_of_mut!(bindings::init_mm),
+                    start as _,
+                    len as _,
+                    Some(apply_set_pte),
+                    (&mut st as *mut ApplyState<'_>).cast(),
+                )
+            })
+        }
+
+        /// `flush_cache_vmap()` of `[offset, offset + len)` of the area.
+        pub fn flush_cache_vmap(&self, offset: usize, len: usize) {
+            let start = self.area.start() + offset;
+            // SAFETY: Cache maintenance of a range in our area.
+            unsafe { bindings::flush_cache_vmap(start as _, (start + len) as _) };
+        }
+
+        /// `flush_tlb_kernel_range()` of `[offset, offset + len)` of the area.
+        pub fn flush_tlb_kernel_range(&self, offset: usize, len: usize) {
+            let start = self.area.start() + offset;
+            // SAFETY: A TLB flush of a range in our area.
+            unsafe { bindings::vmsync_flush_tlb_kernel_range(start as _, (start + len) as _) };
+        }
+
+        /// Makes the area a mapping of all its pages.
+        ///
+        /// # Safety
+        ///
+        /// Every page of the area is mapped and flushed.
+        pub unsafe fn into_mapping(self) -> CMapping {
+            CMapping {
+                // SAFETY: A reserved range starts at a non-zero kernel address.
+                addr: unsafe { NonNull::new_unchecked(self.area.start() as *mut u8) },
+                pages: self.area.size() / PAGE_SIZE,
+                area: Some(self),
+                _memtype: None,
+            }
+        }
+    }
+
+    impl Drop for CArea {
+        fn drop(&mut self) {
+            // SAFETY: Clears and flushes the entries `apply()` wrote in our area, before the
+            // area (and then the memory types) go with the fields.
+            unsafe { bindings::vunmap_range(self.area.start() as _, self.area.end() as _) };
+        }
+    }
+
+    /// The `struct page *` array `vmap()` takes, built before the call as a caller of
+    /// `vmap()` has it.
+    ///
+    /// # Invariants
+    ///
+    /// `ptrs` point to the pages of a slice borrowed for `'a`.
+    pub struct PageArray<'a> {
+        ptrs: KVec<*mut bindings::page>,
+        _pages: core::marker::PhantomData<&'a [Page]>,
+    }
+
+    impl<'a> PageArray<'a> {
+        /// The array of `pages`.
+        pub fn new(pages: &'a [Page]) -> Result<Self> {
             let mut ptrs = KVec::with_capacity(pages.len(), GFP_KERNEL)?;
             for p in pages {
                 ptrs.push(p.as_ptr(), GFP_KERNEL)?;
             }
-            let count = u32::try_from(pages.len()).map_err(|_| EINVAL)?;
-            // SAFETY: `ptrs` holds `count` valid pages, kept alive by the caller's borrow for
-            // the call; vmap() does not keep the array.
+            Ok(Self {
+                ptrs,
+                _pages: core::marker::PhantomData,
+            })
+        }
+    }
+
+    /// A mapping made by C; unmapped with `vunmap()`, or by its [`CArea`], on drop.
+    ///
+    /// # Invariants
+    ///
+    /// `addr` maps `pages` pages: made by `vmap()` or `vmap_pfn()` if `area` is `None`,
+    /// otherwise the whole of `area`.
+    pub struct CMapping {
+        addr: NonNull<u8>,
+        pages: usize,
+        area: Option<CArea>,
+        /// Released after the mapping goes (fields drop after `drop()`).
+        _memtype: Option<Memtype>,
+    }
+
+    impl CMapping {
+        /// `vmap(pages, VM_MAP, PAGE_KERNEL)`. May sleep.
+        ///
+        /// # Safety
+        ///
+        /// The pages of `pages` stay allocated while mapped.
+        pub unsafe fn vmap(pages: &mut PageArray<'_>) -> Result<Self> {
+            let count = u32::try_from(pages.ptrs.len()).map_err(|_| EINVAL)?;
+            // SAFETY: `ptrs` holds `count` valid pages (type invariant of `PageArray`), which
+            // stay allocated (caller guarantees it); vmap() does not keep the array.
             let addr = unsafe {
                 bindings::vmap(
-                    ptrs.as_mut_ptr(),
+                    pages.ptrs.as_mut_ptr(),
                     count,
                     bindings::VM_MAP as _,
                     super::super::Prot::Kernel.to_pgprot(),
@@ -1023,7 +1175,7 @@ pub mod reference {
             let addr = NonNull::new(addr.cast::<u8>()).ok_or(ENOMEM)?;
             Ok(Self {
                 addr,
-                pages: pages.len(),
+                pages: pages.ptrs.len(),
                 area: None,
                 _memtype: None,
             })
@@ -1042,7 +1194,7 @@ pub mod reference {
         pub unsafe fn vmap_pfn(pfns: &[usize]) -> Result<Self> {
             let count = u32::try_from(pfns.len()).map_err(|_| EINVAL)?;
             let first = *pfns.first().ok_or(EINVAL)? as u64;
-            let memtype = super::super::Memtype::reserve(
+            let memtype = Memtype::reserve(
                 first * PAGE_SIZE as u64,
                 pfns.len() * PAGE_SIZE,
                 IoProt::WriteCombine,
@@ -1066,44 +1218,6 @@ pub mod reference {
             })
         }
 
-        /// What i915 did: `get_vm_area()`, `apply_to_page_range()` with a callback that writes
-        /// the PTEs (it tracks and syncs since e80d3909be42), then the flush it had to add by
-        /// hand. May sleep.
-        ///
-        /// # Safety
-        ///
-        /// The frames are RAM pages that stay allocated while mapped.
-        pub unsafe fn apply_to_page_range(pfns: &[usize]) -> Result<Self> {
-            let size = pfns.len().checked_mul(PAGE_SIZE).ok_or(EOVERFLOW)?;
-            let area = VaRange::reserve(size)?;
-            let prot = super::super::Prot::Kernel.to_pgprot();
-            let mut st = ApplyState {
-                pfns,
-                prot,
-                start: area.start(),
-            };
-            // SAFETY: The range is ours; the callback matches `pte_fn_t` and `st` outlives the
-            // call.
-            to_result(unsafe {
-                bindings::apply_to_page_range(
-                    core::ptr::addr_of_mut!(bindings::init_mm),
-                    area.start() as _,
-                    size as _,
-                    Some(apply_set_pte),
-                    (&mut st as *mut ApplyState<'_>).cast(),
-                )
-            })?;
-            // SAFETY: Flush for the range just populated.
-            unsafe { bindings::flush_cache_vmap(area.start() as _, area.end() as _) };
-            Ok(Self {
-                // SAFETY: `area.start()` is a non-zero kernel address.
-                addr: unsafe { NonNull::new_unchecked(area.start() as *mut u8) },
-                pages: pfns.len(),
-                area: Some(area),
-                _memtype: None,
-            })
-        }
-
         /// Reads the first byte of every page; see [`Mapping::touch`].
         pub fn touch(&self) -> u8 {
             let mut x = 0u8;
@@ -1113,21 +1227,23 @@ pub mod reference {
             }
             x
         }
+
+        /// What the kernel page tables hold for the mapping, see [`residue`].
+        pub fn residue(&self) -> Residue {
+            let start = self.addr.as_ptr() as usize;
+            // SAFETY: The mapping is ours and its page tables stay while it lives (type
+            // invariant: only `vunmap()` or the area's drop tears it down).
+            unsafe { residue_span(start, start + self.pages * PAGE_SIZE) }
+        }
     }
 
     impl Drop for CMapping {
         fn drop(&mut self) {
-            match &self.area {
-                None => {
-                    // SAFETY: `addr` came from `vmap()`/`vmap_pfn()` (type invariant).
-                    unsafe { bindings::vunmap(self.addr.as_ptr().cast()) }
-                }
-                Some(area) => {
-                    // SAFETY: Clears and flushes the entries apply_to_page_range() wrote in
-                    // our range before the range is freed.
-                    unsafe { bindings::vunmap_range(area.start() as _, area.end() as _) };
-                }
+            if self.area.is_none() {
+                // SAFETY: `addr` came from `vmap()`/`vmap_pfn()` (type invariant).
+                unsafe { bindings::vunmap(self.addr.as_ptr().cast()) }
             }
+            // Otherwise the area clears its entries when the field drops.
         }
     }
 
