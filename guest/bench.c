@@ -14,9 +14,10 @@
  * the phase of each hit: kprobes on the empty vmsync_bench_<phase>()
  * functions the probe calls where each phase starts mark the phases, and
  * only this process's records count.  Where no records reach the trace
- * buffer (RISC-V runs kprobe handlers in NMI context, and its ring buffer
- * drops events there: no ARCH_HAVE_NMI_SAFE_CMPXCHG), the line says
- * records=0 and carries the totals only.
+ * buffer (kprobe handlers run in NMI context, and without
+ * ARCH_HAVE_NMI_SAFE_CMPXCHG, as on RISC-V, the ring buffer drops events
+ * there), the line says records=0 and carries the totals only.  The hit
+ * counts are of every task: a purge by vmalloc's worker counts too.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -31,6 +32,7 @@
 #define TRACEFS		"/sys/kernel/tracing"
 #define GROUP		"vmsync_bench"
 #define MAX_ITER	(VMSYNC_BENCH_MAX_REPS + 1)
+#define ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
 
 static const char *const methods[] = {
 	[VMSYNC_BENCH_VMSYNC] = "vmsync",
@@ -57,7 +59,8 @@ static const struct {
 	{ "sync", "arch_sync_kernel_mappings" },
 	{ "rfence", "sbi_remote_sfence_vma_asid" },
 };
-#define NR_EVENTS	(sizeof(events) / sizeof(events[0]))
+
+#define NR_EVENTS	(ARRAY_SIZE(events))
 
 static int have_event[NR_EVENTS];
 static int tracing;
@@ -120,7 +123,7 @@ static int trace_setup(void)
 	char name[64], func[96];
 	int ret;
 
-	for (unsigned int i = 0; i < sizeof(marks) / sizeof(marks[0]); i++) {
+	for (unsigned int i = 0; i < ARRAY_SIZE(marks); i++) {
 		snprintf(name, sizeof(name), "ph_%s", marks[i]);
 		snprintf(func, sizeof(func), "rust_vmsync_probe:vmsync_bench_%s", marks[i]);
 		ret = kprobe(name, func);
@@ -270,7 +273,7 @@ static void traced(int fd, const struct bench_case *c)
 	iters = trace_count(cnt);
 	printf(" iterations=2");
 	for (unsigned int e = 0; e < NR_EVENTS; e++)
-		if (have_event[e])
+		if (have_event[e] && before[e] >= 0 && after[e] >= 0)
 			printf(" hits.%s=%ld", events[e].name, after[e] - before[e]);
 	printf(" records=%d", iters);
 	for (unsigned int e = 0; e < NR_EVENTS; e++) {
@@ -304,28 +307,38 @@ int main(int argc, char **argv)
 		VMSYNC_BENCH_BATCH, VMSYNC_BENCH_BATCH_EAGER, VMSYNC_BENCH_APPLY_CHUNKS,
 		VMSYNC_BENCH_APPLY_CHUNKS_EAGER,
 	};
-	struct bench_case cases[64];
-	unsigned int n = 0, reps = argc > 1 ? atoi(argv[1]) : 7;
-	int fd = open(VMSYNC_DEV, O_RDWR);
+	struct bench_case cases[ARRAY_SIZE(pages) * ARRAY_SIZE(page_methods) +
+				ARRAY_SIZE(windows) * ARRAY_SIZE(window_methods) +
+				ARRAY_SIZE(chunks) * ARRAY_SIZE(batch_methods)];
+	unsigned long reps = 7;
+	unsigned int n = 0;
+	char *end;
+	int fd;
 
+	if (argc > 1) {
+		reps = strtoul(argv[1], &end, 10);
+		if (*end || !reps || reps > VMSYNC_BENCH_MAX_REPS) {
+			printf("# usage: vmsync_bench [REPS]: REPS 1..%d\n", VMSYNC_BENCH_MAX_REPS);
+			return 2;
+		}
+	}
+	fd = open(VMSYNC_DEV, O_RDWR);
 	if (fd < 0) {
 		printf("# %s: %s\n", VMSYNC_DEV, strerror(errno));
 		return 4;
 	}
-	if (!reps || reps > VMSYNC_BENCH_MAX_REPS)
-		reps = 7;
-	for (unsigned int s = 0; s < sizeof(pages) / sizeof(pages[0]); s++)
-		for (unsigned int m = 0; m < sizeof(page_methods) / sizeof(page_methods[0]); m++)
+	for (unsigned int s = 0; s < ARRAY_SIZE(pages); s++)
+		for (unsigned int m = 0; m < ARRAY_SIZE(page_methods); m++)
 			cases[n++] = (struct bench_case){ 'a', page_methods[m], pages[s], 0 };
-	for (unsigned int s = 0; s < sizeof(windows) / sizeof(windows[0]); s++)
-		for (unsigned int m = 0; m < sizeof(window_methods) / sizeof(window_methods[0]); m++)
+	for (unsigned int s = 0; s < ARRAY_SIZE(windows); s++)
+		for (unsigned int m = 0; m < ARRAY_SIZE(window_methods); m++)
 			cases[n++] = (struct bench_case){ 'b', window_methods[m], windows[s], 0 };
 	/* 16 pages per chunk: 64 KiB, half of them RAM, half BAR windows. */
-	for (unsigned int k = 0; k < sizeof(chunks) / sizeof(chunks[0]); k++)
-		for (unsigned int m = 0; m < sizeof(batch_methods) / sizeof(batch_methods[0]); m++)
+	for (unsigned int k = 0; k < ARRAY_SIZE(chunks); k++)
+		for (unsigned int m = 0; m < ARRAY_SIZE(batch_methods); m++)
 			cases[n++] = (struct bench_case){ 'c', batch_methods[m], 16, chunks[k] };
 
-	printf("# bench: %u cases, %u repetitions each\n", n, reps);
+	printf("# bench: %u cases, %lu repetitions each\n", n, reps);
 	for (unsigned int i = 0; i < n; i++)
 		timed(fd, &cases[i], reps);
 

@@ -13,8 +13,7 @@
 #                   600, 1800 for x86_64-debug: BOOT_LIMIT in lib.sh)
 #   VMSYNC_VERBOSE  1: also copy the console to the terminal
 #   VMSYNC_ICOUNT   1: deterministic clock, -icount shift=0,sleep=off (guest
-#                   time advances 1 ns per instruction executed; the vCPUs
-#                   run in turn on one host thread)
+#                   time advances 1 ns per instruction executed), one vCPU
 #
 # Exit status: 0 if QEMU exited by itself (guest powered off / reset),
 # 124 if it was killed at VMSYNC_TIMEOUT, else QEMU's own failure status.
@@ -69,7 +68,9 @@ qemu=("$QEMU" "${machine[@]}" -accel tcg -nographic -no-reboot
 	-object "memory-backend-file,id=vmsyncbar,mem-path=$bar,size=8M,share=on"
 	-device ivshmem-plain,memdev=vmsyncbar)
 
-stage "$arch: boot (QEMU TCG${VMSYNC_ICOUNT:+ icount=$VMSYNC_ICOUNT}, limit ${limit}s, console: $log)"
+clock=
+[ "${VMSYNC_ICOUNT:-0}" = 1 ] && clock=" -icount"
+stage "$arch: boot (QEMU TCG$clock, limit ${limit}s, console: $log)"
 echo "${qemu[*]}" >"$OUT/qemu.cmd"
 status=0
 if [ "${VMSYNC_VERBOSE:-0}" = 1 ]; then

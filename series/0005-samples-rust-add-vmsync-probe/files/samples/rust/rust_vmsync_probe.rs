@@ -1254,17 +1254,19 @@ impl BenchLayout {
         let (n, off) = (self.n, i * self.n * PAGE_SIZE);
         if i % 2 == 0 {
             let first = i / 2 * n;
-            // SAFETY: RAM pages of `self.pages`, which outlive every mapping of the benchmark.
+            // SAFETY: RAM pages of `self.pages`, which outlive every mapping of the benchmark;
+            // `bench_once()` maps each chunk of a fresh area once, here.
             unsafe { area.apply(off, &self.ram_pfns[first..first + n], None)? };
         } else {
             let first = i / 2 * 2 * n;
             let pfns = &self.bar_pfns[first..first + n];
-            // SAFETY: Consecutive BAR frames: I/O memory claimed while the probe is loaded.
+            // SAFETY: Consecutive BAR frames: I/O memory claimed while the probe is loaded;
+            // `bench_once()` maps each chunk of a fresh area once, here.
             unsafe { area.apply(off, pfns, Some(IoProt::WriteCombine))? };
         }
-        area.flush_cache_vmap(off, n * PAGE_SIZE);
+        area.flush_cache_vmap(off, n * PAGE_SIZE)?;
         if eager {
-            area.flush_tlb_kernel_range(off, n * PAGE_SIZE);
+            area.flush_tlb_kernel_range(off, n * PAGE_SIZE)?;
         }
         Ok(())
     }
@@ -1337,10 +1339,10 @@ fn bench_once(method: u32, l: &BenchLayout, s: &mut Stamps, census: bool) -> Res
             let mut area = CArea::reserve(size)?;
             s.start(PH_MAP);
             if method == BENCH_APPLY {
-                // SAFETY: RAM pages of `l`, which outlive the mapping.
+                // SAFETY: RAM pages of `l`, which outlive the mapping, into the fresh area.
                 unsafe { area.apply(0, &l.ram_pfns, None)? };
                 s.start(PH_COMMIT);
-                area.flush_cache_vmap(0, size);
+                area.flush_cache_vmap(0, size)?;
             } else {
                 // The sequence interleaves mapping and flushing: both are timed as "map".
                 let eager = method == BENCH_APPLY_CHUNKS_EAGER;
@@ -1368,7 +1370,11 @@ fn bench_once(method: u32, l: &BenchLayout, s: &mut Stamps, census: bool) -> Res
 /// untimed repetition that counts the leaf entries.
 fn bench(a: &mut BenchArgs) -> Result {
     let reps = a.reps as usize;
-    if reps == 0 || reps > BENCH_MAX_REPS || a.rounds > BENCH_MAX_ROUNDS || a.flags & !BENCH_NO_PURGE != 0 {
+    if reps == 0
+        || reps > BENCH_MAX_REPS
+        || a.rounds > BENCH_MAX_ROUNDS
+        || a.flags & !BENCH_NO_PURGE != 0
+    {
         return Err(EINVAL);
     }
     let batch = matches!(

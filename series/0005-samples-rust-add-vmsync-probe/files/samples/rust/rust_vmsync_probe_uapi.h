@@ -213,7 +213,7 @@ struct vmsync_residue {
 #define VMSYNC_BENCH_MAX_CHUNKS	64
 #define VMSYNC_BENCH_MAX_ROUNDS	256
 #define VMSYNC_BENCH_ROUND_PAGES 4096
-#define VMSYNC_BENCH_NO_PURGE	(1 << 0) /* struct vmsync_bench.flags */
+#define VMSYNC_BENCH_NO_PURGE	_BITUL(0) /* struct vmsync_bench.flags */
 
 /* Phases, the second index of struct vmsync_bench.ns */
 #define VMSYNC_BENCH_RESERVE	0	/* get_vm_area() */
@@ -226,50 +226,54 @@ struct vmsync_residue {
 /*
  * One measurement: reps repetitions, over the same memory, of mapping,
  * first touch and unmap, each phase timed on its own, after one untimed
- * repetition that counts the mapping's leaf entries.  A repetition is
- * rounds such iterations back to back, and reports their mean: small
- * mappings take a few hundred ns per phase, and the clock may tick in
- * steps of 100 ns (RISC-V's 10 MHz timebase on QEMU's virt machine).
- * Each repetition starts with vm_unmap_aliases(), unless flags has
- * VMSYNC_BENCH_NO_PURGE: no lazily freed VA is left, and the purge vmalloc
- * defers falls at the same point in each.  Single-chunk methods
+ * iteration (the census) that counts the mapping's leaf entries.  A
+ * repetition is rounds such iterations back to back, and reports their
+ * mean: small mappings take a few hundred ns per phase, and the clock may
+ * tick in steps of 100 ns (RISC-V's 10 MHz timebase on QEMU's virt
+ * machine).  Each repetition starts, untimed, with vm_unmap_aliases(),
+ * unless flags has VMSYNC_BENCH_NO_PURGE: no lazily freed VA is left, and
+ * the purge vmalloc defers falls at the same point in each (one its worker
+ * runs later is timed in whichever phase is running).  Single-chunk methods
  * map npages freshly allocated, discontiguous pages; VMAP_PFN and VMSYNC_IO
  * the first npages of the ivshmem BAR instead (vmap_pfn() refuses pfns that
- * have a struct page).  Batch methods (BATCH*, APPLY_CHUNKS*) map chunks
- * chunks of npages pages back to back: even chunks RAM pages, odd chunks
- * windows of the BAR, every other window (BAR offset 2 * j * npages pages
- * for the j-th), write-combining.
+ * have a struct page).  Batch methods (BATCH*, APPLY_CHUNKS*) map a number
+ * (@chunks) of chunks of npages pages back to back: even chunks RAM pages,
+ * odd chunks windows of the BAR, every other window (BAR offset
+ * 2 * j * npages pages for the j-th), write-combining.
  *
  * Where a call does several phases at once (vmap() reserves, maps and
  * flushes; the per-chunk C sequence maps and flushes chunk by chunk), the
- * time is reported under the first of them and the others are 0 and not set
- * in separate.
+ * time is reported under the one it is timed in (map for vmap(); reserve
+ * and map for the per-chunk sequence) and the others are 0 and not set in
+ * separate.
  *
- * Each phase starts with a call of an empty function of the probe,
- * vmsync_bench_reserve/_map/_commit/_touch/_unmap, and every repetition ends
- * with vmsync_bench_done, so that kprobes on them attribute traced events
- * to phases.
+ * Each phase timed on its own starts with a call of an empty function of
+ * the probe, vmsync_bench_reserve/_map/_commit/_touch/_unmap, and every
+ * iteration ends with vmsync_bench_done, so that kprobes on them attribute
+ * traced events to phases.
  */
 struct vmsync_bench {
 	__u32 method;		/* (in) VMSYNC_BENCH_* */
 	__u32 reps;		/* (in) 1..VMSYNC_BENCH_MAX_REPS */
-	__u64 npages;		/* (in) pages (per chunk), at most
-				 * VMSYNC_MAX_BYTES worth in all */
-	__u32 chunks;		/* (in) batch methods: 1..VMSYNC_BENCH_MAX_CHUNKS;
-				 * others: 0 */
+	/* (in) pages per chunk, at most VMSYNC_MAX_BYTES worth in all */
+	__u64 npages;
+	/* (in) batch methods: 1..VMSYNC_BENCH_MAX_CHUNKS; others: 0 */
+	__u32 chunks;
 	__u32 separate;		/* (out) bit p set: phase p timed on its own */
-	__u32 rounds;		/* (in) 1..VMSYNC_BENCH_MAX_ROUNDS, or 0: as
-				 * many as make VMSYNC_BENCH_ROUND_PAGES pages
-				 * (out) the rounds of each repetition */
+	/*
+	 * (in) 1..VMSYNC_BENCH_MAX_ROUNDS, or 0: as many as make
+	 * VMSYNC_BENCH_ROUND_PAGES pages; (out) the rounds of each repetition
+	 */
+	__u32 rounds;
 	__u32 flags;		/* (in) VMSYNC_BENCH_NO_PURGE or 0 */
-	__u64 ns[VMSYNC_BENCH_MAX_REPS][VMSYNC_BENCH_PHASES]; /* (out) mean
-				 * of the rounds of a repetition */
-	__u64 leaves;		/* (out) leaf entries (PTEs and PMD leaves) of
-				 * one mapping, from the page tables */
-	__u64 syncs;		/* (out) vmsync methods: syncs issued, all
-				 * rounds of all reps */
-	__u64 flushes;		/* (out) vmsync methods: commit flushes, all
-				 * rounds of all reps */
+	/* (out) per repetition and phase, the mean of its rounds */
+	__u64 ns[VMSYNC_BENCH_MAX_REPS][VMSYNC_BENCH_PHASES];
+	/* (out) leaf entries (PTEs and PMD leaves) of one mapping */
+	__u64 leaves;
+	/* (out) vmsync methods: syncs issued, all rounds of all repetitions */
+	__u64 syncs;
+	/* (out) vmsync methods: commit flushes, all rounds of all repetitions */
+	__u64 flushes;
 };
 
 #define VMSYNC_IOC_MAGIC	0xb7

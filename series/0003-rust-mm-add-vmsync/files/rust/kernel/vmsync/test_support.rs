@@ -1048,8 +1048,14 @@ pub mod reference {
         /// # Safety
         ///
         /// RAM frames are pages that stay allocated, I/O frames are consecutive frames of I/O
-        /// memory that stays valid, while the area exists.
-        pub unsafe fn apply(&mut self, offset: usize, pfns: &[usize], io: Option<IoProt>) -> Result {
+        /// memory that stays valid, while the area exists. The window holds no entry yet: nothing
+        /// was applied there before (the callback overwrites what it finds, without a flush).
+        pub unsafe fn apply(
+            &mut self,
+            offset: usize,
+            pfns: &[usize],
+            io: Option<IoProt>,
+        ) -> Result {
             let len = pfns.len().checked_mul(PAGE_SIZE).ok_or(EOVERFLOW)?;
             super::super::check_window(self.area.size(), offset, len)?;
             let prot = match io {
@@ -1078,17 +1084,25 @@ pub mod reference {
         }
 
         /// `flush_cache_vmap()` of `[offset, offset + len)` of the area.
-        pub fn flush_cache_vmap(&self, offset: usize, len: usize) {
+        ///
+        /// Errors: see [`check_window`](super::super::check_window).
+        pub fn flush_cache_vmap(&self, offset: usize, len: usize) -> Result {
+            super::super::check_window(self.area.size(), offset, len)?;
             let start = self.area.start() + offset;
-            // SAFETY: Cache maintenance of a range in our area.
+            // SAFETY: Cache maintenance of a range in our area (checked above).
             unsafe { bindings::flush_cache_vmap(start as _, (start + len) as _) };
+            Ok(())
         }
 
         /// `flush_tlb_kernel_range()` of `[offset, offset + len)` of the area.
-        pub fn flush_tlb_kernel_range(&self, offset: usize, len: usize) {
+        ///
+        /// Errors: see [`check_window`](super::super::check_window).
+        pub fn flush_tlb_kernel_range(&self, offset: usize, len: usize) -> Result {
+            super::super::check_window(self.area.size(), offset, len)?;
             let start = self.area.start() + offset;
-            // SAFETY: A TLB flush of a range in our area.
+            // SAFETY: A TLB flush of a range in our area (checked above).
             unsafe { bindings::vmsync_flush_tlb_kernel_range(start as _, (start + len) as _) };
+            Ok(())
         }
 
         /// Makes the area a mapping of all its pages.
