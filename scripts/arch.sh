@@ -9,9 +9,11 @@
 # $OUT/barcheck-control.txt (its negative control). Exit status 0 only
 # if everything passed.
 #
-# Environment: VMSYNC_TESTS (selftest filter passed to the kselftest
+# Environment: VMSYNC_PROBE (in-tree, the default, or oot: load the probe
+# built out of tree by scripts/module.sh against the same kernel; outputs
+# then go to $CACHE/out/ARCH-oot), VMSYNC_TESTS (selftest filter passed to the kselftest
 # harness as "-t NAME" arguments, space separated), VMSYNC_REPORT=1 (also run
-# guest/report.c's readable report), VMSYNC_KSELFTEST (auto, 1 or 0: the
+# scripts/guest/report.c's readable report), VMSYNC_KSELFTEST (auto, 1 or 0: the
 # kselftest steps below; auto = x86_64 only), plus those of boot.sh.
 #
 # The kselftest steps run the install layout of tools/testing/selftests/vmsync
@@ -35,10 +37,16 @@ run_logged "$OUT/guest/selftest.log" \
 	die "$arch: building vmsync_test failed"
 run_logged "$OUT/guest/report.log" \
 	"$UCC" -static -O2 -Wall -I"$KSRC/samples/rust" \
-	-o "$OUT/guest/vmsync_report" "$ROOT/guest/report.c" ||
+	-o "$OUT/guest/vmsync_report" "$ROOT/scripts/guest/report.c" ||
 	die "$arch: building vmsync_report failed"
 
 ko=$BUILD/samples/rust/rust_vmsync_probe.ko
+if [ "${VMSYNC_PROBE:-in-tree}" = oot ]; then
+	stage "$arch: build the probe out of tree (scripts/module.sh $BUILD $OUT/module)"
+	run_logged "$OUT/module.log" "$ROOT/scripts/module.sh" "$BUILD" "$OUT/module" ||
+		die "$arch: out-of-tree probe build failed"
+	ko=$OUT/module/samples/rust/rust_vmsync_probe.ko
+fi
 [ -f "$ko" ] || die "$arch: $ko missing"
 
 ksft=${VMSYNC_KSELFTEST:-auto}
@@ -105,7 +113,7 @@ ksft_run="cd /kselftest && ${targs:+KSELFTEST_VMSYNC_SH_ARGS=\"${targs# }\" }./r
 } >"$plan"
 for g in kmemleak leftover test_vmalloc; do
 	run_logged "$OUT/guest/$g.log" "$UCC" -static -O2 -Wall \
-		-o "$OUT/guest/vmsync_$g" "$ROOT/guest/$g.c" ||
+		-o "$OUT/guest/vmsync_$g" "$ROOT/scripts/guest/$g.c" ||
 		die "$arch: building vmsync_$g failed"
 done
 

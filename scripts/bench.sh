@@ -3,7 +3,7 @@
 # bench.sh [ARCH]: boot ARCH (default riscv64) three times with the probe:
 # twice with QEMU's instruction clock (-icount, one vCPU: boot.sh says
 # why), once with the TCG wall clock (two vCPUs: riscv64's remote fences
-# only happen there). Each boot runs guest/bench.c (the phases of every case, then the
+# only happen there). Each boot runs scripts/guest/bench.c (the phases of every case, then the
 # traced flush/sync counts) and lib/test_vmalloc in its performance mode.
 # Writes table.txt, CSV files and PNG plots to results/bench-ARCH/ in the
 # repository (not tracked) and prints the table.
@@ -33,9 +33,9 @@ PY=/usr/bin/python3
 "$ROOT/scripts/build.sh" "$arch"
 mkdir -p "$OUT/guest"
 run_logged "$OUT/guest/bench.log" "$UCC" -static -O2 -Wall -I"$KSRC/samples/rust" \
-	-o "$OUT/guest/vmsync_bench" "$ROOT/guest/bench.c" || die "building vmsync_bench failed"
+	-o "$OUT/guest/vmsync_bench" "$ROOT/scripts/guest/bench.c" || die "building vmsync_bench failed"
 run_logged "$OUT/guest/test_vmalloc.log" "$UCC" -static -O2 -Wall \
-	-o "$OUT/guest/vmsync_test_vmalloc" "$ROOT/guest/test_vmalloc.c" ||
+	-o "$OUT/guest/vmsync_test_vmalloc" "$ROOT/scripts/guest/test_vmalloc.c" ||
 	die "building vmsync_test_vmalloc failed"
 
 # lib/test_vmalloc as tools/testing/selftests/mm/test_vmalloc.sh runs it

@@ -8,7 +8,7 @@ arch=${1:?usage: build.sh ARCH}
 arch_vars "$arch"
 mkdir -p "$BUILD" "$OUT"
 
-frags="$ROOT/configs/common.config $ROOT/configs/$arch.config"
+frags="$ROOT/scripts/configs/common.config $ROOT/scripts/configs/$arch.config"
 fhash=$(cat $frags | sha256sum | cut -c1-16)
 if [ ! -f "$BUILD/.config" ] || [ "$(cat "$BUILD/.vmsync-config" 2>/dev/null)" != "$fhash" ]; then
 	stage "$arch: configure (tinyconfig + $(echo $frags | xargs -n1 basename | tr '\n' ' '))"

@@ -1,11 +1,11 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 # initramfs.sh ARCH: build $OUT/initramfs.cpio (newc, no root needed) with
-# guest/init.c as /init, a test plan and a payload.
+# scripts/guest/init.c as /init, a test plan and a payload.
 #
 # Environment:
 #   VMSYNC_PLAN     path of a plan file on the host, installed as
-#                   /etc/vmsync-plan (format: see guest/init.c).  Unset:
+#                   /etc/vmsync-plan (format: see scripts/guest/init.c).  Unset:
 #                   an empty plan (init reports "1..0").
 #   VMSYNC_PAYLOAD  newline-separated lines "SRC DEST [MODE]": host file SRC
 #                   is installed as DEST (absolute) with octal MODE (default
@@ -23,10 +23,10 @@ arch=${1:?usage: initramfs.sh ARCH}
 arch_vars "$arch"
 mkdir -p "$OUT/guest"
 
-stage "$arch: initramfs: compile guest/init ($UCC)"
+stage "$arch: initramfs: compile scripts/guest/init ($UCC)"
 run_logged "$OUT/guest/init.log" \
-	"$UCC" -static -O2 -Wall -o "$OUT/guest/init" "$ROOT/guest/init.c" ||
-	die "$arch: compiling guest/init.c failed"
+	"$UCC" -static -O2 -Wall -o "$OUT/guest/init" "$ROOT/scripts/guest/init.c" ||
+	die "$arch: compiling scripts/guest/init.c failed"
 
 # gen_init_cpio: from the kernel build if there, else built from source
 # with the host compiler (never touches $KSRC or $BUILD).

@@ -565,7 +565,7 @@ class Manifest:
 
 
 def read_plan(text):
-    """Step names of an init plan (guest/init.c), and the -t arguments of its
+    """Step names of an init plan (scripts/guest/init.c), and the -t arguments of its
     vmsync_test step."""
     steps, tests = [], []
     for line in text.splitlines():

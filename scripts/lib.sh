@@ -71,7 +71,13 @@ arch_vars() {
 		die "unknown arch '$1' (supported: $ARCHES_ALL)" ;;
 	esac
 	BUILD=$CACHE/build/$1
-	OUT=$CACHE/out/$1
+	# VMSYNC_PROBE=oot: the same kernel with the probe built out of tree
+	# (scripts/module.sh), its outputs apart from the in-tree run's.
+	case "${VMSYNC_PROBE:-in-tree}" in
+	in-tree) OUT=$CACHE/out/$1 ;;
+	oot) OUT=$CACHE/out/$1-oot ;;
+	*) die "VMSYNC_PROBE must be in-tree or oot" ;;
+	esac
 }
 
 # private_worktree DIR: make DIR a detached worktree of $KSRC, again if it is

@@ -39,7 +39,7 @@ mkdir -p "$out"
 
 # checkpatch --strict, every patch of the series.
 : >"$out/checkpatch.txt"
-for p in "$CACHE"/out/series/[0-9][0-9][0-9][0-9]-*.patch; do
+for p in "$CACHE"/out/series/*/[0-9][0-9][0-9][0-9]-*.patch; do
 	case "$p" in */0000-cover-letter.patch) continue ;; esac
 	perl "$KSRC/scripts/checkpatch.pl" --strict --no-tree -q "$p" >>"$out/checkpatch.txt" 2>&1 ||
 		echo "$(basename "$p"): checkpatch failed" >>"$out/checkpatch.txt"
@@ -49,13 +49,37 @@ n=$(grep -cE '^(ERROR|WARNING|CHECK)' "$out/checkpatch.txt" || true)
 report "$n" "checkpatch --strict on the series ($n findings, $out/checkpatch.txt)"
 
 # rustfmt on the Rust files the series adds.
-mapfile -t rs < <(find "$ROOT/series" -path '*/files/*' -name '*.rs' | sort)
+mapfile -t rs < <(git -C "$ROOT" ls-files -- '*.rs' | grep -v '^scripts/' | sed "s|^|$ROOT/|")
 bad=0
 for f in "${rs[@]}"; do
 	rustfmt --config-path "$KSRC/.rustfmt.toml" --edition 2021 --check "$f" \
 		>"$out/rustfmt.txt" 2>&1 || { bad=$((bad + 1)); cat "$out/rustfmt.txt"; }
 done
 report "$bad" "rustfmt --check (${#rs[@]} files, $bad unformatted)"
+
+# patches/series claims every kernel file here, once, and names only
+# files and diffs that exist.
+rc=0
+python3 "$ROOT/scripts/series.py" check >"$out/series-desc.txt" 2>&1 || rc=$?
+[ "$rc" = 0 ] || cat "$out/series-desc.txt"
+report "$rc" "$(tail -n 1 "$out/series-desc.txt")"
+
+# The top-level Kconfig (what make module checks) is the entry the
+# samples/rust patch adds to samples/rust/Kconfig, word for word.
+rc=0
+python3 - "$ROOT/Kconfig" <(git -C "$KSRC" show vmsync:samples/rust/Kconfig) <<'PY' || rc=1
+import difflib, re, sys
+own = "\n".join(l for l in open(sys.argv[1]).read().split("\n") if not l.startswith("#"))
+k = open(sys.argv[2]).read()
+m = re.search(r"^config SAMPLE_RUST_VMSYNC_PROBE\n.*?(?=^config |^endif|^endmenu|\Z)", k, re.S | re.M)
+if not m:
+    sys.exit("no SAMPLE_RUST_VMSYNC_PROBE entry in samples/rust/Kconfig")
+a, b = own.strip("\n").split("\n"), m.group(0).strip("\n").split("\n")
+if a != b:
+    print("\n".join(difflib.unified_diff(a, b, "Kconfig", "samples/rust/Kconfig", lineterm="")))
+    sys.exit(1)
+PY
+report "$rc" "Kconfig is samples/rust/Kconfig's SAMPLE_RUST_VMSYNC_PROBE entry"
 
 # The kernel's own target, over every Rust file of the tree.
 arch_vars x86_64
@@ -65,7 +89,7 @@ kmake rustfmtcheck >"$out/rustfmtcheck.log" 2>&1 || rc=$?
 report "$rc" "make LLVM=$LLVM_SUFFIX rustfmtcheck ($out/rustfmtcheck.log)"
 
 # Compiler and clippy warnings in our files, from every build log present.
-ours='vmsync|miscdevice|rust_divdi3_32'
+ours='vmsync|miscdevice|compiler_builtins'
 w=0
 nlogs=0
 for log in "$CACHE"/out/*/build.log; do

@@ -32,7 +32,7 @@ build_prefix() {
 	arch_vars "$arch"
 	local b=$CACHE/build/prefix-$arch
 	log=$logs/$k-$arch.log
-	frags="$ROOT/configs/common.config $ROOT/configs/$arch.config"
+	frags="$ROOT/scripts/configs/common.config $ROOT/scripts/configs/$arch.config"
 	mkdir -p "$b"
 	{
 		[ -f "$b/.config" ] || make -C "$wt" O="$b" ARCH="$KARCH" LLVM="$LLVM_SUFFIX" tinyconfig

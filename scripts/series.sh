@@ -1,16 +1,20 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 # series.sh export|verify
-#   export: write the overlay as a numbered git format-patch series with a
-#           cover letter (series/cover-letter) to $CACHE/out/series.  The
-#           patches are authored and signed off (format-patch -s) by whoever
-#           exports them: git config user.name and user.email, read in this
-#           repository (repository config and GIT_CONFIG_* variables count);
-#           without both, nothing is exported.  The MAINTAINERS entry names
-#           VMSYNC_MAINTAINER ("Name <email>") if set, else the same identity.
-#   verify: export, then git am the series onto a fresh checkout of the
-#           pristine base and check that the resulting tree is the tree of
-#           the exported commits, byte for byte (same git tree id).
+#   export: write each series of patches/series as a numbered git
+#           format-patch series with its cover letter to
+#           $CACHE/out/series/NAME/: x86-rust-32bit first, then vmsync,
+#           whose cover letter names the first as its base and ends with
+#           the prerequisite-patch-id of each of the base's patches.  The
+#           patches are authored and signed off (format-patch -s) by
+#           whoever exports them: git config user.name and user.email, read
+#           in this repository (repository config and GIT_CONFIG_*
+#           variables count); without both, nothing is exported.  The
+#           MAINTAINERS entry names VMSYNC_MAINTAINER ("Name <email>") if
+#           set, else the same identity.
+#   verify: export, then git am the series, in order, onto a fresh checkout
+#           of the pristine base and check that the tree after each series
+#           is that series' exported tree, byte for byte (same git tree id).
 
 . "$(dirname "$0")/lib.sh"
 mode=${1:-export}
@@ -25,33 +29,62 @@ ident=$(git_identity)
 	die "series: no git identity to sign the series off with: set user.name and user.email (git config user.name \"Your Name\"; git config user.email you@example.org)"
 split_identity "series: git identity (user.name, user.email)" "$ident"
 
+plan=$(mktemp -d)
+trap 'rm -rf "$plan"' EXIT
+python3 "$ROOT/scripts/series.py" unpack "$plan"
+
 # The overlay commits, authored and committed by the exporter (tree.sh
-# also puts VMSYNC_MAINTAINER, else this identity, into MAINTAINERS).
-commit=$(VMSYNC_TREE_IDENTITY=$ident "$ROOT/scripts/tree.sh" --commit) || exit 1
+# also puts VMSYNC_MAINTAINER, else this identity, into MAINTAINERS):
+# one line "NAME FROM TO" per series.
+mapfile -t lines < <(VMSYNC_TREE_IDENTITY=$ident "$ROOT/scripts/tree.sh" --series)
+[ "${#lines[@]}" = "$(wc -l <"$plan/series")" ] || die "series: tree.sh --series failed"
+
+# patch_ids FROM TO: git format-patch --base's prerequisite-patch-id lines.
+patch_ids() {
+	local c
+	git -C "$KSRC" rev-list --reverse "$1..$2" | while read -r c; do
+		git -C "$KSRC" show "$c" | git patch-id --stable | cut -d' ' -f1
+	done | sed 's/^/prerequisite-patch-id: /'
+}
 
 rm -rf "$dest"
 mkdir -p "$dest"
-git_as "$ident" -C "$KSRC" format-patch -q -s --cover-letter --no-signature -o "$dest" \
-	"vmsync-base..$commit"
-cover=$(ls "$dest"/0000-cover-letter.patch)
-subject=$(head -n 1 "$ROOT/series/cover-letter")
-python3 - "$cover" "$ROOT/series/cover-letter" <<'PY'
+declare -A from=() to=()
+names=()
+for line in "${lines[@]}"; do
+	read -r name a b <<<"$line"
+	names+=("$name")
+	from[$name]=$a
+	to[$name]=$b
+	read -r _ base _ < <(grep "^$name " "$plan/series")
+	out=$dest/$name
+	mapfile -t addr <"$plan/$name.to"
+	git_as "$ident" -C "$KSRC" format-patch -q -s --cover-letter --no-signature \
+		"${addr[@]}" -o "$out" "$a..$b"
+	# No base-commit line, as git format-patch --base would write: the
+	# pristine commit here is the release tarball's, nobody else's.
+	prereq=
+	[ "$base" = - ] || prereq=$(patch_ids "${from[$base]}" "${to[$base]}")
+	python3 - "$out/0000-cover-letter.patch" "$plan/$name.cover" "$prereq" <<'PY'
 import sys
-cover, src = sys.argv[1], sys.argv[2]
+cover, src, prereq = sys.argv[1], sys.argv[2], sys.argv[3]
 text = open(src).read().split("\n", 2)
 subject, body = text[0], text[2] if len(text) > 2 else ""
 c = open(cover).read()
 c = c.replace("*** SUBJECT HERE ***", subject).replace("*** BLURB HERE ***", body.rstrip("\n"))
+if prereq:
+    c = c.rstrip("\n") + "\n\n" + prereq + "\n"
 open(cover, "w").write(c)
 PY
-mapfile -t patches < <(ls "$dest"/[0-9][0-9][0-9][0-9]-*.patch | grep -v '/0000-cover-letter\.patch$')
-# Exactly one sign-off by the exporter per patch (-s adds it; a message
-# that already ended with it would not get a second one).
-for p in "${patches[@]}"; do
-	n=$(grep -cxF "Signed-off-by: $ident" "$p" || true)
-	[ "$n" = 1 ] || die "series: $(basename "$p") has $n sign-offs by $ident, not 1"
+	mapfile -t patches < <(ls "$out"/[0-9][0-9][0-9][0-9]-*.patch | grep -v '/0000-cover-letter\.patch$')
+	# Exactly one sign-off by the exporter per patch (-s adds it; a message
+	# that already ended with it would not get a second one).
+	for p in "${patches[@]}"; do
+		n=$(grep -cxF "Signed-off-by: $ident" "$p" || true)
+		[ "$n" = 1 ] || die "series: $name/$(basename "$p") has $n sign-offs by $ident, not 1"
+	done
+	stage "series: $name: ${#patches[@]} patches + cover letter in $out ($(head -n 1 "$plan/$name.cover")), from and signed off by $ident"
 done
-stage "series: ${#patches[@]} patches + cover letter in $dest ($subject), from and signed off by $ident"
 [ "$mode" = export ] && exit 0
 
 wt=$CACHE/series-check
@@ -59,18 +92,23 @@ git -C "$KSRC" worktree remove --force "$wt" 2>/dev/null || rm -rf "$wt"
 git -C "$KSRC" worktree prune
 git -C "$KSRC" worktree add -q --detach "$wt" vmsync-base
 ok=0
-if git_as "$ident" -C "$wt" am -q --keep-cr "${patches[@]}" 2>"$CACHE/out/series-am.log"; then
-	want=$(git -C "$KSRC" rev-parse "$commit^{tree}")
-	got=$(git -C "$wt" rev-parse 'HEAD^{tree}')
-	if [ "$want" = "$got" ]; then
-		stage "series: git am onto pristine $BASE_VERSION reproduces the exported overlay tree ($got)"
-	else
-		echo "series: tree after git am is $got, the exported overlay's is $want" >&2
+applied=
+for name in "${names[@]}"; do
+	mapfile -t patches < <(ls "$dest/$name"/[0-9][0-9][0-9][0-9]-*.patch | grep -v '/0000-cover-letter\.patch$')
+	applied+=${applied:+, then }$name
+	if ! git_as "$ident" -C "$wt" am -q --keep-cr "${patches[@]}" 2>"$CACHE/out/series-am.log"; then
+		echo "series: git am of $name failed (log: $CACHE/out/series-am.log)" >&2
 		ok=1
+		break
 	fi
-else
-	echo "series: git am failed (log: $CACHE/out/series-am.log)" >&2
-	ok=1
-fi
+	want=$(git -C "$KSRC" rev-parse "${to[$name]}^{tree}")
+	got=$(git -C "$wt" rev-parse 'HEAD^{tree}')
+	if [ "$want" != "$got" ]; then
+		echo "series: tree after git am of $applied is $got, the exported overlay's is $want" >&2
+		ok=1
+		break
+	fi
+	stage "series: git am of $applied onto pristine $BASE_VERSION reproduces the exported tree ($got)"
+done
 git -C "$KSRC" worktree remove --force "$wt"
 exit $ok

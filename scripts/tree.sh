@@ -1,17 +1,21 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 # Unpack the base kernel into the cache as a pristine git tree (tag
-# vmsync-base) and apply the overlay in series/ as one commit per entry on
-# branch "vmsync".  Commits are built in a private index, so the work tree
-# only changes where the overlay changed: rebuilds stay incremental.
+# vmsync-base) and apply the patch series described by patches/series as
+# one commit per patch on branch "vmsync".  Commits are built in a private
+# index, so the work tree only changes where the overlay changed: rebuilds
+# stay incremental.
 #
-# series/NNNN-slug/message    commit message (subject, blank line, body)
-# series/NNNN-slug/files/...  new files, at their kernel paths
-# series/NNNN-slug/edit.patch small diff against files that already exist
+# A patch (patches/series, read by scripts/series.py) adds its "File:"
+# lines from this repository at the same paths, then applies its "Diff:"
+# lines (small diffs of existing kernel files, in patches/), and is
+# committed with its message.  The series follow one another: the first
+# one's patches, then the next one's on top.
 #
 # tree.sh --commit: only print the overlay's last commit (its objects are
 # stored, no branch or work tree changes); docs.sh and kunit.sh check it out
-# in worktrees of their own, series.sh exports it.
+# in worktrees of their own.  tree.sh --series: the same, but print one
+# line "NAME BASE-COMMIT LAST-COMMIT" per series; series.sh exports those.
 #
 # Identity: the overlay commits are authored and committed by
 # VMSYNC_TREE_IDENTITY ("Name <email>"; series.sh sets it to the exporter's),
@@ -48,50 +52,61 @@ unpack_base() {
 	git -C "$KSRC" tag vmsync-base
 }
 
-# Build the overlay commits on top of $1 (a commit), print the last one.
+# Build the overlay commits on top of $1 (a commit); print one line
+# "NAME BASE-COMMIT LAST-COMMIT" per series.
 build_commits() {
-	local parent=$1 dir f rel mode blob tree
-	shopt -s nullglob
-	local idx
+	local parent=$1 plan n dir f mode blob tree d idx name base count i
+	plan=$(mktemp -d)
+	python3 "$ROOT/scripts/series.py" unpack "$plan" || { rm -rf "$plan"; exit 1; }
 	idx=$(mktemp "$KSRC/.git/vmsync-index.XXXXXX")
 	rm -f "$idx"
 	export GIT_INDEX_FILE=$idx
 	git -C "$KSRC" read-tree "$parent"
-	for dir in "$ROOT"/series/[0-9]*/; do
-		dir=${dir%/}
-		if [ -d "$dir/files" ]; then
-			while IFS= read -r -d '' f; do
-				rel=${f#"$dir/files/"}
+	n=0
+	while read -r name base count; do
+		base=$parent
+		for ((i = 0; i < count; i++)); do
+			n=$((n + 1))
+			dir=$plan/$(printf %04d "$n")
+			while IFS= read -r f; do
 				mode=100644
-				[ -x "$f" ] && mode=100755
-				blob=$(git -C "$KSRC" hash-object -w -- "$f") ||
+				[ -x "$ROOT/$f" ] && mode=100755
+				blob=$(git -C "$KSRC" hash-object -w -- "$ROOT/$f") ||
 					die "cannot store $f"
-				git -C "$KSRC" update-index --add --cacheinfo "$mode,$blob,$rel" ||
-					die "cannot add $rel"
-			done < <(find "$dir/files" -type f -print0 | sort -z)
-		fi
-		if [ -f "$dir/edit.patch" ]; then
-			VMSYNC_M=$maint perl -pe 's/\@VMSYNC_MAINTAINER\@/$ENV{VMSYNC_M}/g' \
-				"$dir/edit.patch" |
-				git -C "$KSRC" apply --cached --whitespace=nowarn - ||
-				die "$(basename "$dir")/edit.patch does not apply"
-		fi
-		tree=$(git -C "$KSRC" write-tree) || die "write-tree failed"
-		parent=$(git_as "$ident" -C "$KSRC" commit-tree "$tree" -p "$parent" \
-			-F "$dir/message") || die "commit-tree failed for $dir"
-	done
+				git -C "$KSRC" update-index --add --cacheinfo "$mode,$blob,$f" ||
+					die "cannot add $f"
+			done <"$dir/files"
+			while IFS= read -r d; do
+				VMSYNC_M=$maint perl -pe 's/\@VMSYNC_MAINTAINER\@/$ENV{VMSYNC_M}/g' \
+					"$ROOT/$d" |
+					git -C "$KSRC" apply --cached --whitespace=nowarn - ||
+					die "$d ($(cat "$dir/slug")) does not apply"
+			done <"$dir/diffs"
+			tree=$(git -C "$KSRC" write-tree) || die "write-tree failed"
+			parent=$(git_as "$ident" -C "$KSRC" commit-tree "$tree" -p "$parent" \
+				-F "$dir/message") || die "commit-tree failed for $(cat "$dir/slug")"
+		done
+		echo "$name $base $parent"
+	done <"$plan/series"
 	unset GIT_INDEX_FILE
 	rm -f "$idx"
-	echo "$parent"
+	rm -rf "$plan"
 }
 
-if [ "${1:-}" = --commit ]; then
+case "${1:-}" in
+--commit|--series)
 	unpack_base >&2
-	build_commits "$(git -C "$KSRC" rev-parse vmsync-base)"
-	exit 0
-fi
+	out=$(build_commits "$(git -C "$KSRC" rev-parse vmsync-base)")
+	if [ "$1" = --series ]; then
+		echo "$out"
+	else
+		echo "${out##* }"
+	fi
+	exit 0 ;;
+esac
 unpack_base
 new=$(build_commits "$(git -C "$KSRC" rev-parse vmsync-base)")
+new=${new##* }
 cur=$(git -C "$KSRC" rev-parse -q --verify HEAD)
 if [ "$(git -C "$KSRC" rev-parse "$new^{tree}")" != "$(git -C "$KSRC" rev-parse "$cur^{tree}")" ] ||
    [ "$(git -C "$KSRC" symbolic-ref -q HEAD)" != refs/heads/vmsync ]; then

@@ -989,12 +989,15 @@ pub fn walk_kernel_ptes(map: &Mapping, f: &mut dyn FnMut(usize, usize)) -> Resul
 ///     assert_eq!(pte_roundtrip(pfn, Prot::Kernel), pfn);
 ///     assert_eq!(pte_roundtrip(pfn, Prot::Uncached), pfn);
 /// }
-/// // 64-bit division on 32-bit targets goes through libcalls; formatting uses it.
+/// // `core` formats 64-bit integers by 64-bit division, which 32-bit x86 does in libcalls that
+/// // take the dividend in registers: a mismatch prints wrong digits.
 /// let big = core::hint::black_box(0x1234_5678_9abc_def0u64);
-/// assert_eq!(big / 1_000_000_007, 0x1234_5678_9abc_def0 / 1_000_000_007);
-/// assert_eq!(big % 1_000_000_007, 0x1234_5678_9abc_def0 % 1_000_000_007);
-/// let s = kernel::str::CString::try_from_fmt(kernel::fmt!("{}", big))?;
-/// assert_eq!(s.as_bytes(), b"1311768467463790320");
+/// let neg = core::hint::black_box(-0x1234_5678_9abc_def0i64);
+/// let s = kernel::str::CString::try_from_fmt(kernel::fmt!("{} {} {}", big, neg, u64::MAX))?;
+/// assert_eq!(s.as_bytes(), b"1311768467463790320 -1311768467463790320 18446744073709551615");
+/// let two32 = core::hint::black_box(1u64 << 32);
+/// let s = kernel::str::CString::try_from_fmt(kernel::fmt!("{} {}", i64::MIN, two32))?;
+/// assert_eq!(s.as_bytes(), b"-9223372036854775808 4294967296");
 /// # Ok::<(), Error>(())
 /// ```
 pub fn pte_roundtrip(pfn: usize, prot: super::Prot) -> usize {

@@ -144,7 +144,7 @@ struct EchoArgs {
 
 const BENCH_MAX_REPS: usize = 16;
 const BENCH_MAX_ROUNDS: u32 = 256;
-const BENCH_ROUND_PAGES: u64 = 4096;
+const BENCH_ROUND_PAGES: u32 = 4096;
 const BENCH_NO_PURGE: u32 = 1 << 0;
 const BENCH_PHASES: usize = 5;
 
@@ -1366,6 +1366,19 @@ fn bench_once(method: u32, l: &BenchLayout, s: &mut Stamps, census: bool) -> Res
     Ok(leaves)
 }
 
+/// `n / d` for `0 < d < 2^16`, without 64-bit division: 32-bit x86 has no instruction for it
+/// and, as for C, the kernel no libcall. Long division by 16-bit digits, all in `u32`.
+fn div_small(n: u64, d: u32) -> u64 {
+    let (mut q, mut r) = (0u64, 0u32);
+    for shift in [48, 32, 16, 0] {
+        // `r < d < 2^16`, so `t` fits in 32 bits.
+        let t = (r << 16) | ((n >> shift) as u32 & 0xffff);
+        q = (q << 16) | u64::from(t / d);
+        r = t % d;
+    }
+    q
+}
+
 /// Times the phases of `reps` repetitions of one method over the same memory, after one
 /// untimed repetition that counts the leaf entries.
 fn bench(a: &mut BenchArgs) -> Result {
@@ -1401,7 +1414,8 @@ fn bench(a: &mut BenchArgs) -> Result {
         _ => (1 << BENCH_PHASES) - 1,
     };
     if a.rounds == 0 {
-        a.rounds = (BENCH_ROUND_PAGES / total).clamp(1, BENCH_MAX_ROUNDS as u64) as u32;
+        // `total` is at most `MAX_BYTES / PAGE_SIZE`: 32-bit division is enough.
+        a.rounds = (BENCH_ROUND_PAGES / total as u32).clamp(1, BENCH_MAX_ROUNDS);
     }
     a.leaves = bench_once(a.method, &l, &mut Stamps::new(), true)?;
     a.ns = [[0; BENCH_PHASES]; BENCH_MAX_REPS];
@@ -1421,7 +1435,7 @@ fn bench(a: &mut BenchArgs) -> Result {
             }
         }
         for (out, acc) in a.ns[r].iter_mut().zip(sum) {
-            *out = acc / a.rounds as u64;
+            *out = div_small(acc, a.rounds);
         }
     }
     let after = ts::stats::get();
