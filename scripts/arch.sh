@@ -5,8 +5,9 @@
 # KTAP (against the plan written here and scripts/expected.txt) and check
 # the ivshmem backing file on the host.
 #
-# Writes $OUT/result.json (ktap.py), $OUT/barcheck.txt and
-# $OUT/barcheck-control.txt (its negative control). Exit status 0 only
+# Writes $OUT/result.json (ktap.py), $OUT/barcheck.txt,
+# $OUT/barcheck-control.txt (its negative control) and $OUT/origin.txt
+# (whether the console shows the in-tree or the out-of-tree probe loaded). Exit status 0 only
 # if everything passed.
 #
 # Environment: VMSYNC_PROBE (in-tree, the default, or oot: load the probe
@@ -26,7 +27,7 @@
 arch=${1:?usage: arch.sh ARCH}
 arch_vars "$arch"
 mkdir -p "$OUT/guest"
-rm -f "$OUT/result.json" "$OUT/barcheck.txt" "$OUT/barcheck-control.txt"
+rm -f "$OUT/result.json" "$OUT/barcheck.txt" "$OUT/barcheck-control.txt" "$OUT/origin.txt"
 
 "$ROOT/scripts/build.sh" "$arch"
 
@@ -140,6 +141,20 @@ if [ "$boot" = 0 ]; then
 	python3 "$ROOT/scripts/barcheck.py" --control "$OUT/console.log" "$OUT/bar.bin" \
 		>"$OUT/barcheck-control.txt" || ok=1
 	cat "$OUT/barcheck-control.txt"
+	# Which probe ran: the kernel taints itself for a module without
+	# modinfo intree=Y, so only the out-of-tree build prints this.
+	if grep -aq 'rust_vmsync_probe: loading out-of-tree module taints kernel' "$OUT/console.log"; then
+		seen=oot
+	else
+		seen=in-tree
+	fi
+	if [ "$seen" = "${VMSYNC_PROBE:-in-tree}" ]; then
+		echo "ok - probe origin: the $seen build was loaded" >"$OUT/origin.txt"
+	else
+		echo "not ok - probe origin: wanted the ${VMSYNC_PROBE:-in-tree} build, the console shows the $seen one" >"$OUT/origin.txt"
+		ok=1
+	fi
+	cat "$OUT/origin.txt"
 else
 	echo "$arch: boot status $boot: host BAR check not run" >&2
 	ok=1

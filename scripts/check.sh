@@ -37,7 +37,7 @@ run_arch() {
 	else
 		p=0 f=1 s=0
 	fi
-	for b in barcheck barcheck-control; do
+	for b in barcheck barcheck-control origin; do
 		case "$(cat "$OUT/$b.txt" 2>/dev/null)" in
 		"ok"*"# SKIP"*) s=$((s + 1)) ;;
 		"ok"*) p=$((p + 1)) ;;
