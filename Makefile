@@ -67,7 +67,7 @@ module: ## Build the probe out of tree against KDIR (a kernel built with both se
 	@scripts/module.sh "$(KDIR)"
 
 module-clean: ## Remove what make module built here
-	$(MAKE) -C "$(KDIR)" M="$(CURDIR)" clean
+	@scripts/module.sh --clean "$(KDIR)"
 
 clean: ## Remove build trees and outputs from the cache (keeps the source)
 	rm -rf "$${VMSYNC_CACHE:-$$HOME/.cache/vmsync}"/{build,out}

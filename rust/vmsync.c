@@ -8,9 +8,8 @@
  * (declared in rust/bindings/bindings_helper.h).
  *
  * pgprot_t and physical addresses are passed by pointer: on x86-32 with
- * regparm, rustc (-Zregparm=3, as of 1.95) passes a 64-bit integer argument
- * on the stack where the C compilers pass it in two registers, and both are
- * 64 bits wide with PAE.
+ * regparm, rustc (-Zregparm=3, as of 1.95) passes 64-bit integer and struct
+ * arguments on the stack where the C compilers pass them in registers.
  */
 
 #include <linux/io.h>

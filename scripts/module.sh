@@ -1,6 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
-# module.sh KDIR [DIR]: build the probe out of tree against the kernel build
+# module.sh [--clean] KDIR [DIR]: build the probe out of tree against the kernel build
 # tree KDIR (a tree with the vmsync series applied, built with modules: the
 # directory `make O=...` wrote, or the source tree of an in-place build).
 #
@@ -13,11 +13,18 @@
 # DIR defaults to this repository: samples/rust/rust_vmsync_probe.ko lands
 # next to its source, as for any out-of-tree module.  With DIR, the Kbuild
 # file and the probe's source are copied there first and built there.
-# Environment: LLVM (default: the clang version the kernel was built with,
-# as LLVM=-N if clang-N is installed, else LLVM=1).
+# --clean removes what an earlier build left in DIR (kbuild's clean).
+# Environment: LLVM (default, for a kernel built with clang: that clang's
+# version, as LLVM=-N if clang-N is installed, else LLVM=1; nothing for a
+# kernel built with gcc; set LLVM= empty to pass none).
 
 . "$(dirname "$0")/lib.sh"
-kdir=${1:?usage: module.sh KDIR [DIR]}
+clean=0
+if [ "${1:-}" = --clean ]; then
+	clean=1
+	shift
+fi
+kdir=${1:?usage: module.sh [--clean] KDIR [DIR]}
 dir=${2:-$ROOT}
 [ -f "$kdir/.config" ] ||
 	die "module: $kdir/.config missing: KDIR must be a configured and built kernel tree"
@@ -39,15 +46,20 @@ elif [ "$(conf ARM)" = y ]; then karch=arm
 else die "module: cannot tell the architecture of $cfg"
 fi
 
-if [ -z "${LLVM:-}" ]; then
-	[ "$(conf CC_IS_CLANG)" = y ] ||
-		die "module: $kdir was not built with clang (a Rust kernel is built with LLVM=1)"
+if [ -z "${LLVM+set}" ] && [ "$(conf CC_IS_CLANG)" = y ]; then
 	v=$(conf CLANG_VERSION)
 	if command -v "clang-$((v / 10000))" >/dev/null; then
 		LLVM=-$((v / 10000))
 	else
 		LLVM=1
 	fi
+fi
+llvm=()
+[ -z "${LLVM:-}" ] || llvm=(LLVM="$LLVM")
+
+if [ "$clean" = 1 ]; then
+	stage "module: make -C $kdir M=$dir ARCH=$karch ${llvm[*]} clean"
+	exec make -C "$kdir" M="$(realpath "$dir")" ARCH="$karch" "${llvm[@]}" clean
 fi
 
 # What the probe needs: Rust, modules, and its Kconfig entry's
@@ -61,7 +73,8 @@ for s in $need; do
 done
 [ -z "$missing" ] ||
 	die "module: the kernel in $kdir lacks$missing (see the top-level Kconfig; README.md, \"Use it on your own kernel\")"
-[ -d "$kdir/rust" ] || die "module: $kdir has no rust/ build output: build the kernel first"
+[ -f "$kdir/rust/libkernel.rmeta" ] && [ -f "$kdir/Module.symvers" ] ||
+	die "module: $kdir has no rust/libkernel.rmeta or Module.symvers: build the kernel and its modules first"
 
 if [ "$dir" != "$ROOT" ]; then
 	mkdir -p "$dir/samples/rust"
@@ -69,8 +82,8 @@ if [ "$dir" != "$ROOT" ]; then
 	cp "$ROOT/samples/rust/rust_vmsync_probe.rs" "$dir/samples/rust/"
 	dir=$(realpath "$dir")
 fi
-stage "module: make -C $kdir M=$dir ARCH=$karch LLVM=$LLVM"
-make -C "$kdir" M="$dir" ARCH="$karch" LLVM="$LLVM" -j"$(nproc)" modules
+stage "module: make -C $kdir M=$dir ARCH=$karch ${llvm[*]}"
+make -C "$kdir" M="$dir" ARCH="$karch" "${llvm[@]}" -j"$(nproc)" modules
 ko=$dir/samples/rust/rust_vmsync_probe.ko
 [ -f "$ko" ] || die "module: $ko was not built"
 stage "module: built $ko"

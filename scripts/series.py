@@ -13,10 +13,12 @@
                            directory per patch, numbered across all series,
                            files and diffs one repository path per line.
 
-The check: every "File:" exists and is claimed by one patch only, every
-"Diff:" exists, every file under the kernel paths the repository mirrors
-(KERNEL_DIRS) is some patch's "File:", and every message has a subject, a
-blank line and a body.  An error names the line of patches/series.
+The check: each series' Base is the series before it (the first has none),
+every "File:" exists and is claimed by one patch only, every "Diff:" exists
+and is applied by one patch only, every patches/*.diff is applied, every
+file under the kernel paths the repository mirrors (KERNEL_DIRS) is some
+patch's "File:", and every message has a subject, a blank line and a body.
+An error names the line of patches/series it is about, where there is one.
 """
 import os
 import subprocess
@@ -74,7 +76,9 @@ def parse(path=DESC):
             key, sep, val = line.partition(": ")
             if not sep or not val:
                 raise Error("%s: expected 'Key: value', got %r" % (where(i), line))
-            if block["kind"] == "series" and key == "Base" and obj["base"] is None:
+            if block["kind"] == "series" and key == "Base":
+                if obj["base"] is not None:
+                    raise Error("%s: a second Base" % where(i))
                 obj["base"] = val
             elif block["kind"] == "series" and key in ("To", "Cc"):
                 obj[key.lower()].append(val)
@@ -87,9 +91,9 @@ def parse(path=DESC):
             continue
         (obj["cover"] if block["kind"] == "series" else obj["message"]).append(line)
     for s in series:
-        s["cover"] = text(s["cover"], "series " + s["name"])
+        s["cover"] = text(s["cover"], "patches/series:%d: series %s" % (s["line"], s["name"]))
         for p in s["patches"]:
-            p["message"] = text(p["message"], "patch " + p["slug"])
+            p["message"] = text(p["message"], "patches/series:%d: patch %s" % (p["line"], p["slug"]))
     return series
 
 
@@ -97,41 +101,53 @@ def text(lines, what):
     while lines and lines[-1] == "":
         lines.pop()
     if len(lines) < 3 or not lines[0] or lines[1] != "" or not lines[2]:
-        raise Error("%s: needs a subject line, a blank line and a body" % what)
+        raise Error("%s: the text needs a subject line, a blank line and a body" % what)
     return "\n".join(lines) + "\n"
 
 
 def check(series):
-    names, slugs, owner = set(), set(), {}
+    names, slugs, owner, diffs = set(), set(), {}, {}
+    prev = None
     for s in series:
+        at = "patches/series:%d: series %s" % (s["line"], s["name"])
         if s["name"] in names:
-            raise Error("series %s: named twice" % s["name"])
-        if s is series[0]:
-            if s["base"] is not None:
-                raise Error("series %s: the first series has no Base" % s["name"])
-        elif s["base"] not in names:
-            raise Error("series %s: Base %r is not an earlier series" % (s["name"], s["base"]))
+            raise Error("%s: named twice" % at)
+        # The series apply one after the other, each on top of the one
+        # before it, which is its base.
+        if prev is None and s["base"] is not None:
+            raise Error("%s: the first series has no Base" % at)
+        if prev is not None and s["base"] != prev:
+            raise Error("%s: Base must be the series before it, %s" % (at, prev))
+        prev = s["name"]
         names.add(s["name"])
         if not s["patches"]:
-            raise Error("series %s: no patches" % s["name"])
+            raise Error("%s: no patches" % at)
         for p in s["patches"]:
+            at = "patches/series:%d: patch %s" % (p["line"], p["slug"])
             if p["slug"] in slugs:
-                raise Error("patch %s: slug used twice" % p["slug"])
+                raise Error("%s: slug used twice" % at)
             slugs.add(p["slug"])
             if not p["files"] and not p["diffs"]:
-                raise Error("patch %s: carries no files and no diffs" % p["slug"])
+                raise Error("%s: carries no files and no diffs" % at)
             for f in p["files"]:
                 if not f.startswith(tuple(d + "/" for d in KERNEL_DIRS)):
-                    raise Error("patch %s: %s is not under a kernel path (%s)" %
-                                (p["slug"], f, ", ".join(KERNEL_DIRS)))
+                    raise Error("%s: %s is not under a kernel path (%s)" %
+                                (at, f, ", ".join(KERNEL_DIRS)))
                 if not os.path.isfile(os.path.join(ROOT, f)):
-                    raise Error("patch %s: File %s does not exist" % (p["slug"], f))
+                    raise Error("%s: File %s does not exist" % (at, f))
                 if f in owner:
-                    raise Error("patch %s: File %s is already patch %s's" % (p["slug"], f, owner[f]))
+                    raise Error("%s: File %s is already patch %s's" % (at, f, owner[f]))
                 owner[f] = p["slug"]
             for d in p["diffs"]:
                 if not d.startswith("patches/") or not os.path.isfile(os.path.join(ROOT, d)):
-                    raise Error("patch %s: Diff %s is not a file in patches/" % (p["slug"], d))
+                    raise Error("%s: Diff %s is not a file in patches/" % (at, d))
+                if d in diffs:
+                    raise Error("%s: Diff %s is already patch %s's" % (at, d, diffs[d]))
+                diffs[d] = p["slug"]
+    unused = sorted(set(os.path.join("patches", f) for f in os.listdir(os.path.join(ROOT, "patches"))
+                        if f.endswith(".diff")) - set(diffs))
+    if unused:
+        raise Error("no patch applies %s" % " ".join(unused))
     listed = subprocess.run(["git", "-C", ROOT, "ls-files", "--cached", "--others",
                              "--exclude-standard", "--", *KERNEL_DIRS],
                             capture_output=True, text=True, check=True).stdout.split()

@@ -39,22 +39,23 @@ python3 "$ROOT/scripts/series.py" unpack "$plan"
 mapfile -t lines < <(VMSYNC_TREE_IDENTITY=$ident "$ROOT/scripts/tree.sh" --series)
 [ "${#lines[@]}" = "$(wc -l <"$plan/series")" ] || die "series: tree.sh --series failed"
 
-# patch_ids FROM TO: git format-patch --base's prerequisite-patch-id lines.
+# patch_ids DIR: git format-patch --base's prerequisite-patch-id lines for
+# the exported patches in DIR, from the mails themselves.
 patch_ids() {
-	local c
-	git -C "$KSRC" rev-list --reverse "$1..$2" | while read -r c; do
-		git -C "$KSRC" show "$c" | git patch-id --stable | cut -d' ' -f1
+	local p
+	for p in "$1"/[0-9][0-9][0-9][0-9]-*.patch; do
+		case "$p" in */0000-cover-letter.patch) continue ;; esac
+		git patch-id --stable <"$p" | cut -d' ' -f1
 	done | sed 's/^/prerequisite-patch-id: /'
 }
 
 rm -rf "$dest"
 mkdir -p "$dest"
-declare -A from=() to=()
+declare -A to=()
 names=()
 for line in "${lines[@]}"; do
 	read -r name a b <<<"$line"
 	names+=("$name")
-	from[$name]=$a
 	to[$name]=$b
 	read -r _ base _ < <(grep "^$name " "$plan/series")
 	out=$dest/$name
@@ -64,7 +65,7 @@ for line in "${lines[@]}"; do
 	# No base-commit line, as git format-patch --base would write: the
 	# pristine commit here is the release tarball's, nobody else's.
 	prereq=
-	[ "$base" = - ] || prereq=$(patch_ids "${from[$base]}" "${to[$base]}")
+	[ "$base" = - ] || prereq=$(patch_ids "$dest/$base")
 	python3 - "$out/0000-cover-letter.patch" "$plan/$name.cover" "$prereq" <<'PY'
 import sys
 cover, src, prereq = sys.argv[1], sys.argv[2], sys.argv[3]
@@ -109,6 +110,18 @@ for name in "${names[@]}"; do
 		break
 	fi
 	stage "series: git am of $applied onto pristine $BASE_VERSION reproduces the exported tree ($got)"
+	# The base a cover letter names is the series just applied before it.
+	read -r _ base _ < <(grep "^$name " "$plan/series")
+	if [ "$base" != - ]; then
+		want=$(patch_ids "$dest/$base")
+		got=$(grep '^prerequisite-patch-id: ' "$dest/$name/0000-cover-letter.patch" || true)
+		if [ "$want" != "$got" ]; then
+			echo "series: $name's cover letter does not list the patch ids of $base" >&2
+			ok=1
+			break
+		fi
+		stage "series: $name's cover letter names the $(wc -l <<<"$got") patches of $base as prerequisites"
+	fi
 done
 git -C "$KSRC" worktree remove --force "$wt"
 exit $ok

@@ -22,7 +22,7 @@
 # else by the user's git identity (user.name, user.email), else by
 # LOCAL_IDENTITY (lib.sh), which only ever names the cache's own commits.
 # The messages carry no Signed-off-by: the export adds the exporter's.
-# Every "@VMSYNC_MAINTAINER@" in an edit.patch (the M: line of the
+# Every "@VMSYNC_MAINTAINER@" in a diff in patches/ (the M: line of the
 # MAINTAINERS entry) becomes VMSYNC_MAINTAINER ("Name <email>") if set, else
 # that same identity.
 
@@ -57,9 +57,11 @@ unpack_base() {
 build_commits() {
 	local parent=$1 plan n dir f mode blob tree d idx name base count i
 	plan=$(mktemp -d)
-	python3 "$ROOT/scripts/series.py" unpack "$plan" || { rm -rf "$plan"; exit 1; }
 	idx=$(mktemp "$KSRC/.git/vmsync-index.XXXXXX")
 	rm -f "$idx"
+	# This runs in a command substitution: the trap cleans up after a die.
+	trap 'rm -rf "$plan" "$idx"' EXIT
+	python3 "$ROOT/scripts/series.py" unpack "$plan" || exit 1
 	export GIT_INDEX_FILE=$idx
 	git -C "$KSRC" read-tree "$parent"
 	n=0
@@ -89,8 +91,6 @@ build_commits() {
 		echo "$name $base $parent"
 	done <"$plan/series"
 	unset GIT_INDEX_FILE
-	rm -f "$idx"
-	rm -rf "$plan"
 }
 
 case "${1:-}" in

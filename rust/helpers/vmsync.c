@@ -4,8 +4,9 @@
  * Macros and static inlines for rust/kernel/vmsync.rs.  Like every helper
  * these are exported to modules, so none of them writes page tables or
  * flushes TLBs: that glue is built in only, in rust/vmsync.c.  pgprot_t is
- * returned through a pointer, as rust/vmsync.c takes it: its by-value ABI
- * differs between rustc and the C compilers on x86-32 with PAE.
+ * returned through a pointer, as rust/vmsync.c takes it, and page-table
+ * entries are passed by pointer: on x86-32, rustc passes struct arguments
+ * on the stack where the C compilers pass them in registers.
  */
 
 #include <linux/io.h>
@@ -317,18 +318,19 @@ bool rust_helper_is_vmalloc_addr(unsigned long addr)
 }
 
 /*
- * By-value variants: pte_t crosses the language boundary as a small struct,
- * returned and passed by value.  Used to check that Rust and C agree on how
- * small structs travel (-freg-struct-return on x86-32).
+ * pte_t returned by value, as a small struct: used to check that Rust and C
+ * agree on how small structs come back (-freg-struct-return on x86-32).
+ * rust_helper_pte_pfn_value() reads it back through a pointer, since struct
+ * arguments do not travel alike (see the top of this file).
  */
 pte_t rust_helper_pfn_pte_value(unsigned long pfn, const pgprot_t *prot)
 {
 	return pfn_pte(pfn, *prot);
 }
 
-unsigned long rust_helper_pte_pfn_value(pte_t pte)
+unsigned long rust_helper_pte_pfn_value(const pte_t *pte)
 {
-	return pte_pfn(pte);
+	return pte_pfn(*pte);
 }
 
 /* x86 keeps every process pgd on pgd_list, linked through its ptdesc. */

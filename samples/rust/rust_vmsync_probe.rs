@@ -1369,6 +1369,7 @@ fn bench_once(method: u32, l: &BenchLayout, s: &mut Stamps, census: bool) -> Res
 /// `n / d` for `0 < d < 2^16`, without 64-bit division: 32-bit x86 has no instruction for it
 /// and, as for C, the kernel no libcall. Long division by 16-bit digits, all in `u32`.
 fn div_small(n: u64, d: u32) -> u64 {
+    debug_assert!(d != 0 && d < 1 << 16);
     let (mut q, mut r) = (0u64, 0u32);
     for shift in [48, 32, 16, 0] {
         // `r < d < 2^16`, so `t` fits in 32 bits.

@@ -976,9 +976,10 @@ pub fn walk_kernel_ptes(map: &Mapping, f: &mut dyn FnMut(usize, usize)) -> Resul
     Ok(walk.count)
 }
 
-/// Builds a PTE for `pfn` with `prot` in C and reads its pfn back in C, passing the `pte_t`
-/// both ways by value; returns the pfn. A mismatch in how the two languages return or pass
-/// small structs shows up as a different pfn.
+/// Builds a PTE for `pfn` with `prot` in C, which returns the `pte_t` by value, and reads its
+/// pfn back in C; returns the pfn. A mismatch in how the two languages return small structs
+/// shows up as a different pfn. (On x86-32, rustc passes struct arguments on the stack where C
+/// expects registers, so the `pte_t` goes back by pointer.)
 ///
 /// # Examples
 ///
@@ -1002,8 +1003,10 @@ pub fn walk_kernel_ptes(map: &Mapping, f: &mut dyn FnMut(usize, usize)) -> Resul
 /// ```
 pub fn pte_roundtrip(pfn: usize, prot: super::Prot) -> usize {
     let p = prot.to_pgprot();
-    // SAFETY: Pure computations on values.
-    unsafe { bindings::pte_pfn_value(bindings::pfn_pte_value(pfn as _, &p)) as usize }
+    // SAFETY: Pure computation; `p` outlives the call.
+    let pte = unsafe { bindings::pfn_pte_value(pfn as _, &p) };
+    // SAFETY: `pte` is a valid `pte_t` for the duration of the call.
+    unsafe { bindings::pte_pfn_value(&pte) as usize }
 }
 
 /// The C paths vmsync is measured against: `vmap()`, `vmap_pfn()` and the
