@@ -60,7 +60,8 @@ build_commits() {
 	idx=$(mktemp "$KSRC/.git/vmsync-index.XXXXXX")
 	rm -f "$idx"
 	# This runs in a command substitution: the trap cleans up after a die.
-	trap 'rm -rf "$plan" "$idx"' EXIT
+	# shellcheck disable=SC2064 # the paths are fixed now
+	trap "rm -rf '$plan' '$idx'" EXIT
 	python3 "$ROOT/scripts/series.py" unpack "$plan" || exit 1
 	export GIT_INDEX_FILE=$idx
 	git -C "$KSRC" read-tree "$parent"
