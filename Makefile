@@ -9,7 +9,7 @@
 
 SHELL := /bin/bash
 ARCH ?= riscv64
-ARCHES ?= riscv64 x86_64 i386 i386-pae x86_64-debug
+ARCHES ?= riscv64 x86_64 i386 i386-pae x86_64-debug arm64
 T ?=
 KDIR ?= /lib/modules/$(shell uname -r)/build
 KUNIT_ARCH ?= um

@@ -15,13 +15,15 @@
 # then go to $CACHE/out/ARCH-oot), VMSYNC_TESTS (selftest filter passed to the kselftest
 # harness as "-t NAME" arguments, space separated), VMSYNC_REPORT=1 (also run
 # scripts/guest/report.c's readable report), VMSYNC_KSELFTEST (auto, 1 or 0: the
-# kselftest steps below; auto = x86_64 only), plus those of boot.sh.
+# kselftest steps below; auto = every arch but x86_64-debug, whose KASAN boot
+# runs the suite once), plus those of boot.sh.
 #
 # The kselftest steps run the install layout of tools/testing/selftests/vmsync
 # (make ... TARGETS=vmsync install, linked statically) with run_kselftest.sh
-# under a static busybox /bin/sh: once before the probe is loaded, where it
-# must skip, and once with the probe loaded, next to the direct vmsync_test
-# run.
+# under a static busybox /bin/sh (scripts/busybox.sh: Debian's busybox-static
+# on x86_64, built from Debian's busybox source for the other guests): once
+# before the probe is loaded, where it must skip, and once with the probe
+# loaded, next to the direct vmsync_test run.
 
 . "$(dirname "$0")/lib.sh"
 arch=${1:?usage: arch.sh ARCH}
@@ -52,17 +54,18 @@ fi
 
 ksft=${VMSYNC_KSELFTEST:-auto}
 case "$ksft" in
-auto) [ "$arch" = x86_64 ] && ksft=1 || ksft=0 ;;
+auto) [ "$arch" = x86_64-debug ] && ksft=0 || ksft=1 ;;
 0|1) ;;
 *) die "VMSYNC_KSELFTEST must be auto, 0 or 1" ;;
 esac
 payload=
 if [ "$ksft" = 1 ]; then
-	stage "$arch: kselftest install layout ($UCC, static) + busybox"
-	[ -n "$BUSYBOX" ] || die "$arch: no static busybox for this arch (kselftest steps)"
-	[ -x "$BUSYBOX" ] || die "$arch: $BUSYBOX missing (package busybox-static)"
+	BUSYBOX=$("$ROOT/scripts/busybox.sh" "$arch") ||
+		die "$arch: no static busybox for the kselftest steps"
+	stage "$arch: kselftest install layout ($UCC, static) + busybox ($BUSYBOX)"
+	[ -x "$BUSYBOX" ] || die "$arch: $BUSYBOX missing"
 	! LC_ALL=C readelf -l "$BUSYBOX" | grep -q 'program interpreter' ||
-		die "$arch: $BUSYBOX is not static (package busybox-static)"
+		die "$arch: $BUSYBOX is not static"
 	rm -rf "$OUT/kselftest/install" "$OUT/guest/busybox"
 	run_logged "$OUT/kselftest/install.log" \
 		make -C "$KSRC/tools/testing/selftests" TARGETS=vmsync CC="$UCC" \
@@ -72,7 +75,12 @@ if [ "$ksft" = 1 ]; then
 	# /bin/sh and every other applet: links to /bin/busybox.
 	mkdir -p "$OUT/guest/busybox"
 	cp "$BUSYBOX" "$OUT/guest/busybox/busybox"
-	for a in $("$BUSYBOX" --list); do
+	if [ -f "$(dirname "$BUSYBOX")/busybox.links" ]; then
+		applets=$(sed 's|.*/||' "$(dirname "$BUSYBOX")/busybox.links")
+	else
+		applets=$("$BUSYBOX" --list)
+	fi
+	for a in $applets; do
 		[ "$a" = busybox ] || ln -s busybox "$OUT/guest/busybox/$a"
 	done
 	payload="$OUT/kselftest/install /kselftest

@@ -41,13 +41,17 @@ sys.stdout.buffer.write(period * (8 * 1024 * 1024 // 256))
 ' >"$bar"
 [ "$(stat -c %s "$bar")" = 8388608 ] || die "could not create $bar"
 
-append="console=ttyS0 panic=-1 oops=panic $KCMDLINE ${VMSYNC_CMDLINE:-}"
+append="console=$CONSOLE panic=-1 oops=panic $KCMDLINE ${VMSYNC_CMDLINE:-}"
 case "$arch" in
 riscv64)
 	# Svpbmt: leaf entries carry their memory type, which the audits check.
 	machine=(-M virt -cpu rv64,svpbmt=on -smp 2 -m 1G -bios default) ;;
 x86_64|x86_64-debug|i386|i386-pae)
 	machine=(-M pc -cpu max -smp 2 -m 1G) ;;
+arm64)
+	# The ivshmem BAR goes on virt's PCIe host (ECAM, 64-bit window).
+	# Cortex-A57: TCG emulates max's pointer authentication slowly.
+	machine=(-M virt -cpu cortex-a57 -smp 2 -m 1G) ;;
 *)
 	die "boot.sh: no QEMU machine for $arch" ;;
 esac

@@ -16,7 +16,10 @@ if [ ! -f "$BUILD/.config" ] || [ "$(cat "$BUILD/.vmsync-config" 2>/dev/null)" !
 	run_logged "$OUT/config.log.merge" \
 		"$KSRC/scripts/kconfig/merge_config.sh" -m -O "$BUILD" "$BUILD/.config" $frags
 	run_logged "$OUT/config.log.olddef" kmake olddefconfig
-	echo "$fhash" >"$BUILD/.vmsync-config"
+	# Recorded only once the check below passes: a configuration that
+	# dropped an option (rustc or bindgen missing, say) is redone next time.
+	rm -f "$BUILD/.vmsync-config"
+	fresh=1
 else
 	run_logged "$OUT/config.log.olddef" kmake olddefconfig
 fi
@@ -33,6 +36,7 @@ bad=$(cat $frags | grep -E '^CONFIG_' | while IFS= read -r line; do
 	fi
 done || true)
 [ -z "$bad" ] || die "$arch: config options not honoured: $(echo $bad)"
+[ -z "${fresh:-}" ] || echo "$fhash" >"$BUILD/.vmsync-config"
 
 stage "$arch: build kernel + modules (log: $OUT/build.log)"
 # CLIPPY=1: every Rust object is also linted; warnings land in build.log.

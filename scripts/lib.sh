@@ -9,7 +9,7 @@ KSRC=$CACHE/src/linux-6.12
 BASE_TARBALL=/usr/src/linux-source-6.12.tar.xz
 BASE_VERSION=6.12.117
 LLVM_SUFFIX=-19
-ARCHES_ALL="riscv64 x86_64 i386 i386-pae x86_64-debug"
+ARCHES_ALL="riscv64 x86_64 i386 i386-pae x86_64-debug arm64"
 
 export PATH=/usr/lib/llvm-19/bin:$HOME/.cargo/bin:$PATH
 export VMSYNC_T0=${VMSYNC_T0:-$(date +%s)}
@@ -39,12 +39,14 @@ run_logged() {
 }
 
 # Per-arch facts: kernel ARCH, image, QEMU binary, cross compiler, the
-# kernel parameters that configuration needs at boot (KCMDLINE) and a static
-# busybox for the guest's /bin/sh (BUSYBOX, from Debian's busybox-static;
-# empty where the host has none for that arch), and the default limit for
-# one boot in seconds (BOOT_LIMIT).
+# serial console (CONSOLE), the kernel parameters that configuration needs
+# at boot (KCMDLINE) and a static
+# busybox for the guest's /bin/sh where the host has one (BUSYBOX, Debian's
+# busybox-static; empty elsewhere: scripts/busybox.sh builds one), and the
+# default limit for one boot in seconds (BOOT_LIMIT).
 arch_vars() {
 	KCMDLINE=
+	CONSOLE=ttyS0
 	BOOT_LIMIT=600
 	BUSYBOX=
 	case "$1" in
@@ -67,6 +69,10 @@ arch_vars() {
 		if [ "$1" = i386-pae ]; then
 			KCMDLINE="pti=on"
 		fi ;;
+	arm64)
+		KARCH=arm64; KIMAGE=arch/arm64/boot/Image
+		QEMU=qemu-system-aarch64; UCC=aarch64-linux-gnu-gcc
+		CONSOLE=ttyAMA0 ;;
 	*)
 		die "unknown arch '$1' (supported: $ARCHES_ALL)" ;;
 	esac

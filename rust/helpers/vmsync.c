@@ -265,6 +265,43 @@ u32 rust_helper_vmsync_pmd_attrs(pmd_t *pmdp)
 {
 	return vmsync_pte_attrs(pmd_pte(pmdp_get(pmdp)));
 }
+#elif defined(CONFIG_ARM64)
+/*
+ * The MAIR index in AttrIndx: Normal (tagged or not) is write-back,
+ * Normal-NC is what pgprot_writecombine() asks for, Device is uncached.
+ * Writable means what the MMU enforces (AP[2] clear) as well as the
+ * software write bit; executable at EL1 means PXN clear.
+ */
+static u32 vmsync_pte_attrs(pte_t pte)
+{
+	u64 val = pte_val(pte);
+	u32 type;
+
+	switch (val & PTE_ATTRINDX_MASK) {
+	case PTE_ATTRINDX(MT_NORMAL):
+	case PTE_ATTRINDX(MT_NORMAL_TAGGED):
+		type = VMSYNC_MT_WB;
+		break;
+	case PTE_ATTRINDX(MT_NORMAL_NC):
+		type = VMSYNC_MT_WC;
+		break;
+	case PTE_ATTRINDX(MT_DEVICE_nGnRnE):
+	case PTE_ATTRINDX(MT_DEVICE_nGnRE):
+		type = VMSYNC_MT_UC;
+		break;
+	default:
+		type = VMSYNC_MT_OTHER;
+	}
+	return vmsync_attrs(pte_present(pte),
+			    pte_write(pte) && !(val & PTE_RDONLY),
+			    !(val & PTE_NG), !(val & PTE_PXN), 0xf, type);
+}
+
+/* A block entry has the same attribute fields as a page entry. */
+u32 rust_helper_vmsync_pmd_attrs(pmd_t *pmdp)
+{
+	return vmsync_pte_attrs(pmd_pte(pmdp_get(pmdp)));
+}
 #else
 static u32 vmsync_pte_attrs(pte_t pte)
 {

@@ -1000,6 +1000,34 @@ TEST_F_TIMEOUT(vmsync, fault_injection, 600)
 	EXPECT_LT(lost - (long)linked_kb, 16384);
 }
 
+/* Whether the kernel has a function (text symbol) called @name. */
+static bool kernel_has_function(const char *name)
+{
+	char line[512], sym[256], type;
+	bool found = false;
+	FILE *f = fopen("/proc/kallsyms", "r");
+
+	while (f && !found && fgets(line, sizeof(line), f))
+		found = sscanf(line, "%*s %c %255s", &type, sym) == 2 &&
+			(type == 'T' || type == 't') && !strcmp(sym, name);
+	if (f)
+		fclose(f);
+	return found;
+}
+
+/*
+ * What the flush kprobe goes on: flush_tlb_kernel_range() where it is a
+ * function, else (arm64, where it is inline) the built-in glue that is its
+ * one caller in vmsync, vmsync_flush_tlb_kernel_range(), whose body is the
+ * inlined flush of exactly the range it is given.
+ */
+static const char *flush_function(void)
+{
+	if (kernel_has_function("flush_tlb_kernel_range"))
+		return "flush_tlb_kernel_range";
+	return "vmsync_flush_tlb_kernel_range";
+}
+
 /* Eager commits hit flush_tlb_kernel_range() once, for the exact span. */
 static int kprobe_setup(void)
 {
@@ -1007,7 +1035,7 @@ static int kprobe_setup(void)
 
 	if (!f)
 		return -errno;
-	fprintf(f, "p:vmsync/flush flush_tlb_kernel_range %s\n",
+	fprintf(f, "p:vmsync/flush %s %s\n", flush_function(),
 		"start=$arg1:x64 end=$arg2:x64");
 	if (fclose(f))
 		return -errno;
@@ -1128,7 +1156,8 @@ TEST_F(vmsync, flush_kprobe)
 
 	ret = kprobe_setup();
 	if (ret)
-		SKIP(return, "kprobe on flush_tlb_kernel_range: %s", strerror(-ret));
+		SKIP(return, "kprobe on %s: %s", flush_function(), strerror(-ret));
+	TH_LOG("kprobe on %s", flush_function());
 
 	/* Eager: exactly one ranged flush, for the populated span. */
 	EXPECT_EQ(1, commit_counting(self->fd, c, 2, VMSYNC_COMMIT_EAGER, &cm, &exact));
@@ -1158,7 +1187,7 @@ TEST_F(vmsync, flush_kprobe_negative_control)
 		SKIP(return, "CONFIG_RUST_VMSYNC_TEST_CONTROLS is off");
 	ret = kprobe_setup();
 	if (ret)
-		SKIP(return, "kprobe on flush_tlb_kernel_range: %s", strerror(-ret));
+		SKIP(return, "kprobe on %s: %s", flush_function(), strerror(-ret));
 	EXPECT_EQ(0, commit_counting(self->fd, c, 2,
 				     VMSYNC_COMMIT_EAGER | VMSYNC_COMMIT_SKIP_FLUSH,
 				     &cm, &exact))
