@@ -64,8 +64,8 @@ if [ "$ksft" = 1 ]; then
 		die "$arch: no static busybox for the kselftest steps"
 	stage "$arch: kselftest install layout ($UCC, static) + busybox ($BUSYBOX)"
 	[ -x "$BUSYBOX" ] || die "$arch: $BUSYBOX missing"
-	! LC_ALL=C readelf -l "$BUSYBOX" | grep -q 'program interpreter' ||
-		die "$arch: $BUSYBOX is not static"
+	phdrs=$(LC_ALL=C readelf -l "$BUSYBOX") || die "$arch: readelf $BUSYBOX failed"
+	[[ $phdrs != *"program interpreter"* ]] || die "$arch: $BUSYBOX is not static"
 	rm -rf "$OUT/kselftest/install" "$OUT/guest/busybox"
 	run_logged "$OUT/kselftest/install.log" \
 		make -C "$KSRC/tools/testing/selftests" TARGETS=vmsync CC="$UCC" \

@@ -18,7 +18,6 @@ if [ ! -f "$BUILD/.config" ] || [ "$(cat "$BUILD/.vmsync-config" 2>/dev/null)" !
 	run_logged "$OUT/config.log.olddef" kmake olddefconfig
 	# Recorded only once the check below passes: a configuration that
 	# dropped an option (rustc or bindgen missing, say) is redone next time.
-	rm -f "$BUILD/.vmsync-config"
 	fresh=1
 else
 	run_logged "$OUT/config.log.olddef" kmake olddefconfig
@@ -35,7 +34,10 @@ bad=$(cat $frags | grep -E '^CONFIG_' | while IFS= read -r line; do
 		grep -qx "$line" "$BUILD/.config" || echo "$opt (wanted $val)"
 	fi
 done || true)
-[ -z "$bad" ] || die "$arch: config options not honoured: $(echo $bad)"
+if [ -n "$bad" ]; then
+	rm -f "$BUILD/.vmsync-config"
+	die "$arch: config options not honoured: $(echo $bad)"
+fi
 [ -z "${fresh:-}" ] || echo "$fhash" >"$BUILD/.vmsync-config"
 
 stage "$arch: build kernel + modules (log: $OUT/build.log)"

@@ -13,10 +13,11 @@
 # busybox.links lists its applets (it cannot run on the host to say).
 #
 # The source comes through apt-get source, with a private apt state in
-# $CACHE/busybox/apt: deb-src lines for the Debian suites this host's apt
-# sources already use, so the host's own apt configuration is left alone.
-# Everything lives in $CACHE/busybox/; the build per arch in
-# $CACHE/busybox/build-ARCH, redone only when the source or this script
+# $CACHE/busybox/apt: deb-src lines for the Debian archives this host's apt
+# already reads, so the host's own apt configuration is left alone.  It is
+# fetched once (remove $CACHE/busybox/src to fetch Debian's current one).
+# Everything lives in $CACHE/busybox/; the build per cross compiler in
+# $CACHE/busybox/build-TRIPLET, redone when the source or this script
 # changes (about 2 minutes on 2 cores).
 
 . "$(dirname "$0")/lib.sh"
@@ -29,51 +30,41 @@ if [ -n "$BUSYBOX" ]; then
 fi
 
 top=$CACHE/busybox
+KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
 apt=$top/apt
 src=$top/src
 log=$top/logs
 mkdir -p "$apt/lists/partial" "$apt/cache/archives/partial" "$log"
+# One fetch or build at a time (two make run ARCH=... at once share this).
+exec 9>"$top/.lock"
+flock 9
 
-# The host's Debian suites (of its own release, by codename), as deb-src.
+# deb-src lines for the Debian archives (origin "Debian", suites of the host's
+# release) the host's apt already reads, as apt itself reports them
+# (apt-cache policy), signed by Debian's archive keyring.
 sources() {
-	python3 - "$1" <<'EOF'
-import glob, re, sys
+	apt-cache policy | python3 -c '
+import re, sys
 
 codename = ""
 for line in open("/etc/os-release"):
     if line.startswith("VERSION_CODENAME="):
-        codename = line.split("=", 1)[1].strip().strip('"')
-if not codename:
-    sys.exit("busybox.sh: no VERSION_CODENAME in /etc/os-release")
+        codename = line.split("=", 1)[1].strip().strip("\"")
 ours = re.compile(r"^%s(-[a-z]+)?$" % re.escape(codename))
-out = []
-for path in sorted(glob.glob("/etc/apt/sources.list.d/*.sources")):
-    for stanza in open(path).read().split("\n\n"):
-        f = {}
-        for line in stanza.splitlines():
-            if line.startswith("#") or ":" not in line or line[0].isspace():
-                continue
-            k, v = line.split(":", 1)
-            f[k.strip().lower()] = v.split()
-        if "deb" not in f.get("types", []) or f.get("enabled", ["yes"])[0] == "no":
-            continue
-        for uri in f.get("uris", []):
-            for suite in f.get("suites", []):
-                if ours.match(suite):
-                    out.append("deb-src %s %s %s" % (uri, suite, " ".join(f.get("components", []))))
-for path in ["/etc/apt/sources.list"] + sorted(glob.glob("/etc/apt/sources.list.d/*.list")):
-    try:
-        lines = open(path).read().splitlines()
-    except OSError:
+lines = sys.stdin.read().splitlines()
+out = set()
+for i, line in enumerate(lines[:-1]):
+    m = re.match(r"^\s*-?\d+\s+(\S+://\S+)\s+(\S+)/(\S+)\s+\S+\s+Packages$", line)
+    rel = lines[i + 1].strip()
+    if not m or not rel.startswith("release "):
         continue
-    for line in lines:
-        w = re.sub(r"\[[^]]*\]", "", line.split("#", 1)[0]).split()
-        if len(w) >= 3 and w[0] == "deb" and ours.match(w[2]):
-            out.append("deb-src " + " ".join(w[1:]))
+    f = dict(kv.split("=", 1) for kv in rel[8:].split(",") if "=" in kv)
+    if codename and f.get("o") == "Debian" and ours.match(f.get("n", "")):
+        out.add("deb-src [signed-by=%s] %s %s %s" % (sys.argv[1], m[1], m[2], m[3]))
 if not out:
-    sys.exit("busybox.sh: no Debian %s suite in the host's apt sources" % codename)
-open(sys.argv[1], "w").write("\n".join(sorted(set(out))) + "\n")
-EOF
+    sys.exit("busybox.sh: apt-cache policy shows no Debian %s archive" % (codename or "(no VERSION_CODENAME)"))
+print("\n".join(sorted(out)))
+' "$KEYRING"
 }
 
 aptc=(-o "Dir::Etc::SourceList=$apt/sources.list" -o Dir::Etc::SourceParts=/dev/null
@@ -82,7 +73,8 @@ aptc=(-o "Dir::Etc::SourceList=$apt/sources.list" -o Dir::Etc::SourceParts=/dev/
 
 if [ ! -f "$src/.vmsync-done" ]; then
 	stage "$arch: busybox: Debian's busybox source package (apt-get source)" >&2
-	sources "$apt/sources.list" || die "busybox: no deb-src lines for this host"
+	[ -f "$KEYRING" ] || die "busybox: $KEYRING missing (package debian-archive-keyring)"
+	sources >"$apt/sources.list" || die "busybox: no Debian archive in the host's apt sources"
 	run_logged "$log/apt-update.log" apt-get "${aptc[@]}" update ||
 		die "busybox: apt-get update of the source lists failed"
 	rm -rf "$src" "$top/dl"
@@ -95,11 +87,12 @@ if [ ! -f "$src/.vmsync-done" ]; then
 	(cd "$top/dl" && ls busybox_*.dsc) >"$src/.vmsync-done"
 fi
 
-bin=$top/build-$arch/busybox
+# One build per compiler: i386 and i386-pae share theirs.
+b=$top/build-${UCC%-gcc}
+bin=$b/busybox
 stamp=$(cat "$src/.vmsync-done" "$0" | sha256sum | cut -c1-16)
-if [ ! -x "$bin" ] || [ "$(cat "$top/build-$arch/.vmsync-stamp" 2>/dev/null)" != "$stamp" ]; then
+if [ ! -x "$bin" ] || [ "$(cat "$b/.vmsync-stamp" 2>/dev/null)" != "$stamp" ]; then
 	stage "$arch: busybox: static build, Debian's busybox-static configuration (${UCC%gcc}gcc)" >&2
-	b=$top/build-$arch
 	rm -rf "$b"
 	mkdir -p "$b"
 	cat "$src/debian/config/os/linux" "$src/debian/config/pkg/static" >"$b/.config"
@@ -107,7 +100,7 @@ if [ ! -x "$bin" ] || [ "$(cat "$top/build-$arch/.vmsync-stamp" 2>/dev/null)" !=
 		KBUILD_SRC="$2" CROSS_COMPILE="$3" silentoldconfig &&
 		make -C "$1" -f "$2/Makefile" KBUILD_SRC="$2" CROSS_COMPILE="$3" \
 		-j"$(nproc)" busybox busybox.links' _ "$b" "$src" "${UCC%gcc}" ||
-		die "busybox: the $arch build failed"
+		die "busybox: the $arch build failed (log: $log/build-$arch.log)"
 	echo "$stamp" >"$b/.vmsync-stamp"
 fi
 echo "$bin"

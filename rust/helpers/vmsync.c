@@ -269,8 +269,9 @@ u32 rust_helper_vmsync_pmd_attrs(pmd_t *pmdp)
 /*
  * The MAIR index in AttrIndx: Normal (tagged or not) is write-back,
  * Normal-NC is what pgprot_writecombine() asks for, Device is uncached.
- * Writable means what the MMU enforces (AP[2] clear) as well as the
- * software write bit; executable at EL1 means PXN clear.
+ * Present means valid for the MMU (not PTE_PRESENT_INVALID), writable
+ * means AP[2] clear as well as the software write bit, executable at EL1
+ * means PXN clear.
  */
 static u32 vmsync_pte_attrs(pte_t pte)
 {
@@ -292,7 +293,7 @@ static u32 vmsync_pte_attrs(pte_t pte)
 	default:
 		type = VMSYNC_MT_OTHER;
 	}
-	return vmsync_attrs(pte_present(pte),
+	return vmsync_attrs(pte_valid(pte),
 			    pte_write(pte) && !(val & PTE_RDONLY),
 			    !(val & PTE_NG), !(val & PTE_PXN), 0xf, type);
 }

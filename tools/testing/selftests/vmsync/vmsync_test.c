@@ -1000,7 +1000,7 @@ TEST_F_TIMEOUT(vmsync, fault_injection, 600)
 	EXPECT_LT(lost - (long)linked_kb, 16384);
 }
 
-/* Whether the kernel has a function (text symbol) called @name. */
+/* Whether the kernel has a global function (text symbol) called @name. */
 static bool kernel_has_function(const char *name)
 {
 	char line[512], sym[256], type;
@@ -1009,7 +1009,7 @@ static bool kernel_has_function(const char *name)
 
 	while (f && !found && fgets(line, sizeof(line), f))
 		found = sscanf(line, "%*s %c %255s", &type, sym) == 2 &&
-			(type == 'T' || type == 't') && !strcmp(sym, name);
+			type == 'T' && !strcmp(sym, name);
 	if (f)
 		fclose(f);
 	return found;
@@ -1017,15 +1017,19 @@ static bool kernel_has_function(const char *name)
 
 /*
  * What the flush kprobe goes on: flush_tlb_kernel_range() where it is a
- * function, else (arm64, where it is inline) the built-in glue that is its
- * one caller in vmsync, vmsync_flush_tlb_kernel_range(), whose body is the
- * inlined flush of exactly the range it is given.
+ * function, else (arm64, where it is a static inline) the built-in glue
+ * through which vmsync's commits and unmaps flush,
+ * vmsync_flush_tlb_kernel_range(), whose body is that inlined flush of
+ * exactly the range it is given.
  */
 static const char *flush_function(void)
 {
-	if (kernel_has_function("flush_tlb_kernel_range"))
-		return "flush_tlb_kernel_range";
-	return "vmsync_flush_tlb_kernel_range";
+	static const char *name;
+
+	if (!name)
+		name = kernel_has_function("flush_tlb_kernel_range") ?
+		       "flush_tlb_kernel_range" : "vmsync_flush_tlb_kernel_range";
+	return name;
 }
 
 /* Eager commits hit flush_tlb_kernel_range() once, for the exact span. */
