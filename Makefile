@@ -9,7 +9,7 @@
 
 SHELL := /bin/bash
 ARCH ?= riscv64
-ARCHES ?= riscv64 x86_64 i386 i386-pae x86_64-debug arm64
+ARCHES ?= riscv64 x86_64 i386 i386-pae x86_64-debug arm64 armv7
 T ?=
 KDIR ?= /lib/modules/$(shell uname -r)/build
 KUNIT_ARCH ?= um
@@ -48,7 +48,7 @@ lint: ## checkpatch --strict, rustfmt, clippy/compiler warnings, rustdoc, Sphinx
 docs: ## Sphinx htmldocs of Documentation/{core-api,rust}: no new warnings
 	@scripts/deps.sh && scripts/docs.sh
 
-series: ## Export both series (x86-rust-32bit, then vmsync) with git format-patch and cover letters
+series: ## Export the three series (x86-rust-32bit, arm-rust-v7, vmsync) with git format-patch and cover letters
 	@scripts/series.sh export
 
 series-check: ## Export the series, check git am reproduces the overlay, build every prefix
@@ -63,7 +63,7 @@ tree: ## Unpack the base kernel into the cache and apply the overlay
 build: ## Configure and build the kernel and probe for ARCH
 	@scripts/deps.sh && scripts/tree.sh && scripts/build.sh $(ARCH)
 
-module: ## Build the probe out of tree against KDIR (a kernel built with both series)
+module: ## Build the probe out of tree against KDIR (a kernel built with the series)
 	@scripts/module.sh "$(KDIR)"
 
 module-clean: ## Remove what make module built here

@@ -15,6 +15,8 @@
 #include <linux/io.h>
 #include <linux/mm.h>
 #include <linux/pgtable.h>
+#include <linux/sched/signal.h>
+#include <linux/sched/task.h>
 #include <linux/vmalloc.h>
 #include <asm/cacheflush.h>
 #include <asm/tlbflush.h>
@@ -125,5 +127,76 @@ int vmsync_test_lazy_flush_ack(void)
 #else
 	return -EOPNOTSUPP;
 #endif
+}
+
+/*
+ * 32-bit ARM without LPAE, with VMAP_STACK, copies the kernel's first-level
+ * entries into the other mms lazily: arch_sync_kernel_mappings() advances
+ * init_mm.context.vmalloc_seq, and an mm whose count lags copies them when
+ * it is next switched to.  init_mm's count in @seq; -EOPNOTSUPP elsewhere.
+ */
+int vmsync_test_vmalloc_seq(unsigned int *seq)
+{
+#if defined(CONFIG_ARM) && !defined(CONFIG_ARM_LPAE) && defined(CONFIG_VMAP_STACK)
+	*seq = atomic_read_acquire(&init_mm.context.vmalloc_seq);
+	return 0;
+#else
+	return -EOPNOTSUPP;
+#endif
+}
+
+static bool vmsync_mm_lags(struct mm_struct *mm)
+{
+#if defined(CONFIG_ARM) && !defined(CONFIG_ARM_LPAE)
+	return atomic_read_acquire(&mm->context.vmalloc_seq) !=
+	       atomic_read(&init_mm.context.vmalloc_seq);
+#else
+	return false;
+#endif
+}
+
+/* @fn on @p's root, under its task lock; 1 if @p has an mm, or @fn's error. */
+static int vmsync_visit_root(struct task_struct *p,
+			     int (*fn)(void *, pgd_t *, bool), void *ctx)
+{
+	int ret = 0;
+
+	task_lock(p);
+	if (p->mm && !(p->flags & PF_KTHREAD))
+		ret = fn(ctx, p->mm->pgd, vmsync_mm_lags(p->mm)) ?: 1;
+	task_unlock(p);
+	return ret;
+}
+
+/*
+ * Call @fn with the page-table root of each user process (only that of
+ * @pid, in the caller's pid namespace, if not 0), and whether its mm's
+ * vmalloc_seq lags init_mm's (see above).  Under RCU and the task's lock,
+ * which keep the mm and its root (exit_mm() and exec_mmap() change ->mm
+ * under it): @fn must not sleep.  Stops at a negative return of @fn and
+ * returns it; else the number of roots visited.
+ */
+int vmsync_test_for_each_root(pid_t pid, int (*fn)(void *, pgd_t *, bool),
+			      void *ctx)
+{
+	struct task_struct *p;
+	int n = 0, ret = 0;
+
+	rcu_read_lock();
+	if (pid) {
+		p = pid_task(find_vpid(pid), PIDTYPE_PID);
+		if (p)
+			ret = vmsync_visit_root(p, fn, ctx);
+		n = ret;
+	} else {
+		for_each_process(p) {
+			ret = vmsync_visit_root(p, fn, ctx);
+			if (ret < 0)
+				break;
+			n += ret;
+		}
+	}
+	rcu_read_unlock();
+	return ret < 0 ? ret : n;
 }
 #endif /* CONFIG_RUST_VMSYNC_TEST_SUPPORT */

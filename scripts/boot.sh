@@ -52,6 +52,10 @@ arm64)
 	# The ivshmem BAR goes on virt's PCIe host (ECAM, 64-bit window).
 	# Cortex-A57: TCG emulates max's pointer authentication slowly.
 	machine=(-M virt -cpu cortex-a57 -smp 2 -m 1G) ;;
+armv7)
+	# highmem=off: the PCIe windows (the ivshmem BAR) below 4 GiB, which a
+	# kernel without LPAE can address.
+	machine=(-M virt,highmem=off -cpu cortex-a15 -smp 2 -m 1G) ;;
 *)
 	die "boot.sh: no QEMU machine for $arch" ;;
 esac

@@ -57,7 +57,7 @@ for arch in $arches; do
 		# The same kernel, the probe built out of tree (make module):
 		# the whole suite again in one boot.
 		VMSYNC_PROBE=oot run_arch "$arch" "$arch-oot" ;;
-	i386|i386-pae)
+	i386|i386-pae|armv7)
 		# 64-bit division stays Rust-only: C still cannot link it.
 		n=0 nbad=0
 		while IFS= read -r line; do

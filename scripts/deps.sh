@@ -7,7 +7,7 @@
 APT_PKGS="linux-source-6.12 clang-19 lld-19 llvm-19 libclang-19-dev flex bison bc
 libelf-dev libssl-dev cpio rsync python3 qemu-system-x86 qemu-system-misc qemu-system-arm
 opensbi gcc-riscv64-linux-gnu libc6-dev-riscv64-cross gcc-i686-linux-gnu libc6-dev-i386-cross
-gcc-aarch64-linux-gnu libc6-dev-arm64-cross
+gcc-aarch64-linux-gnu libc6-dev-arm64-cross gcc-arm-linux-gnueabihf libc6-dev-armhf-cross
 busybox-static dpkg-dev python3-sphinx python3-yaml python3-matplotlib"
 
 missing=""
@@ -50,7 +50,7 @@ clang-19 --version | grep -q 'version 19' || die "clang-19 is not version 19"
 ld.lld --version | grep -q 'LLD 19' || die "ld.lld in PATH is not LLD 19"
 rustc --version >/dev/null || die "rustc missing"
 [ -f "$BASE_TARBALL" ] || die "$BASE_TARBALL missing (package linux-source-6.12)"
-for q in qemu-system-riscv64 qemu-system-x86_64 qemu-system-i386 qemu-system-aarch64; do
+for q in qemu-system-riscv64 qemu-system-x86_64 qemu-system-i386 qemu-system-aarch64 qemu-system-arm; do
 	command -v $q >/dev/null || die "$q missing"
 done
 exit 0

@@ -9,7 +9,7 @@ KSRC=$CACHE/src/linux-6.12
 BASE_TARBALL=/usr/src/linux-source-6.12.tar.xz
 BASE_VERSION=6.12.117
 LLVM_SUFFIX=-19
-ARCHES_ALL="riscv64 x86_64 i386 i386-pae x86_64-debug arm64"
+ARCHES_ALL="riscv64 x86_64 i386 i386-pae x86_64-debug arm64 armv7"
 
 export PATH=/usr/lib/llvm-19/bin:$HOME/.cargo/bin:$PATH
 export VMSYNC_T0=${VMSYNC_T0:-$(date +%s)}
@@ -72,6 +72,10 @@ arch_vars() {
 	arm64)
 		KARCH=arm64; KIMAGE=arch/arm64/boot/Image
 		QEMU=qemu-system-aarch64; UCC=aarch64-linux-gnu-gcc
+		CONSOLE=ttyAMA0 ;;
+	armv7)
+		KARCH=arm; KIMAGE=arch/arm/boot/zImage
+		QEMU=qemu-system-arm; UCC=arm-linux-gnueabihf-gcc
 		CONSOLE=ttyAMA0 ;;
 	*)
 		die "unknown arch '$1' (supported: $ARCHES_ALL)" ;;

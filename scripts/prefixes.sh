@@ -5,7 +5,8 @@
 #
 # Each prefix is built for x86_64 (kernel and modules, CLIPPY=1, with the
 # test configuration; options a prefix does not know yet are dropped by
-# Kconfig), and the prefix that enables Rust on 32-bit x86 also for i386.
+# Kconfig), the prefix that enables Rust on 32-bit x86 also for i386, and
+# the one that enables it on ARMv7 also for armv7.
 # Prefixes that contain the selftests also build them.  A compiler or
 # clippy warning in a file the series adds or changes fails the prefix.
 #
@@ -63,7 +64,10 @@ for ((k = 1; k <= total; k++)); do
 	subj=$(git -C "$KSRC" log -1 --format=%s "$c")
 	git -C "$wt" checkout -q --detach "$c"
 	arches=x86_64
-	case "$subj" in x86/rust:*32-bit*) arches="x86_64 i386" ;; esac
+	case "$subj" in
+	x86/rust:*32-bit*) arches="x86_64 i386" ;;
+	ARM:\ rust:*) arches="x86_64 armv7" ;;
+	esac
 	t0=$(date +%s)
 	ok=1
 	for a in $arches; do

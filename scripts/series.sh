@@ -3,9 +3,10 @@
 # series.sh export|verify
 #   export: write each series of patches/series as a numbered git
 #           format-patch series with its cover letter to
-#           $CACHE/out/series/NAME/: x86-rust-32bit first, then vmsync,
-#           whose cover letter names the first as its base and ends with
-#           the prerequisite-patch-id of each of the base's patches.  The
+#           $CACHE/out/series/NAME/, in the order of patches/series: each
+#           cover letter after the first names the series before it as its
+#           base and ends with the prerequisite-patch-id of each patch of
+#           every series before it.  The
 #           patches are authored and signed off (format-patch -s) by
 #           whoever exports them: git config user.name and user.email, read
 #           in this repository (repository config and GIT_CONFIG_*
@@ -49,6 +50,15 @@ patch_ids() {
 	done | sed 's/^/prerequisite-patch-id: /'
 }
 
+# chain_ids NAME...: patch_ids of the exported series NAME..., in order:
+# a series' prerequisites are every series before it, its base's base too.
+chain_ids() {
+	local n
+	for n in "$@"; do
+		patch_ids "$dest/$n"
+	done
+}
+
 rm -rf "$dest"
 mkdir -p "$dest"
 declare -A to=()
@@ -57,15 +67,13 @@ for line in "${lines[@]}"; do
 	read -r name a b <<<"$line"
 	names+=("$name")
 	to[$name]=$b
-	read -r _ base _ < <(grep "^$name " "$plan/series")
 	out=$dest/$name
 	mapfile -t addr <"$plan/$name.to"
 	git_as "$ident" -C "$KSRC" format-patch -q -s --cover-letter --no-signature \
 		"${addr[@]}" -o "$out" "$a..$b"
 	# No base-commit line, as git format-patch --base would write: the
 	# pristine commit here is the release tarball's, nobody else's.
-	prereq=
-	[ "$base" = - ] || prereq=$(patch_ids "$dest/$base")
+	prereq=$(chain_ids "${names[@]:0:${#names[@]}-1}")
 	python3 - "$out/0000-cover-letter.patch" "$plan/$name.cover" "$prereq" <<'PY'
 import sys
 cover, src, prereq = sys.argv[1], sys.argv[2], sys.argv[3]
@@ -94,6 +102,7 @@ git -C "$KSRC" worktree prune
 git -C "$KSRC" worktree add -q --detach "$wt" vmsync-base
 ok=0
 applied=
+before=()
 for name in "${names[@]}"; do
 	mapfile -t patches < <(ls "$dest/$name"/[0-9][0-9][0-9][0-9]-*.patch | grep -v '/0000-cover-letter\.patch$')
 	applied+=${applied:+, then }$name
@@ -110,18 +119,20 @@ for name in "${names[@]}"; do
 		break
 	fi
 	stage "series: git am of $applied onto pristine $BASE_VERSION reproduces the exported tree ($got)"
-	# The base a cover letter names is the series just applied before it.
+	# The base a cover letter names is the series just applied before it;
+	# its prerequisites are the patches of every series applied before.
 	read -r _ base _ < <(grep "^$name " "$plan/series")
 	if [ "$base" != - ]; then
-		want=$(patch_ids "$dest/$base")
+		want=$(chain_ids "${before[@]}")
 		got=$(grep '^prerequisite-patch-id: ' "$dest/$name/0000-cover-letter.patch" || true)
 		if [ "$want" != "$got" ]; then
-			echo "series: $name's cover letter does not list the patch ids of $base" >&2
+			echo "series: $name's cover letter does not list the patch ids of ${before[*]}" >&2
 			ok=1
 			break
 		fi
-		stage "series: $name's cover letter names the $(wc -l <<<"$got") patches of $base as prerequisites"
+		stage "series: $name's cover letter names the $(wc -l <<<"$got") patches of ${before[*]} as prerequisites"
 	fi
+	before+=("$name")
 done
 git -C "$KSRC" worktree remove --force "$wt"
 exit $ok

@@ -27,17 +27,17 @@ unsigned long rust_helper_pmd_size(void)
 	return PMD_SIZE;
 }
 
-void rust_helper_pgprot_kernel(pgprot_t *prot)
+void rust_helper_page_kernel(pgprot_t *prot)
 {
 	*prot = PAGE_KERNEL;
 }
 
-void rust_helper_pgprot_kernel_wc(pgprot_t *prot)
+void rust_helper_page_kernel_wc(pgprot_t *prot)
 {
 	*prot = pgprot_writecombine(PAGE_KERNEL);
 }
 
-void rust_helper_pgprot_kernel_uc(pgprot_t *prot)
+void rust_helper_page_kernel_uc(pgprot_t *prot)
 {
 	*prot = pgprot_noncached(PAGE_KERNEL);
 }
@@ -111,7 +111,15 @@ pte_t *rust_helper_pte_offset_kernel(pmd_t *pmd, unsigned long addr)
 
 bool rust_helper_pgd_none_at(pgd_t *pgd)
 {
+#ifdef CONFIG_ARM
+	/*
+	 * 32-bit ARM's pgd_t is an array (two section entries), which
+	 * pgdp_get() cannot return; its PGD level is never empty anyway.
+	 */
+	return pgd_none(*pgd);
+#else
 	return pgd_none(pgdp_get(pgd));
+#endif
 }
 
 bool rust_helper_p4d_none_at(p4d_t *p4d)
@@ -261,10 +269,6 @@ static u32 vmsync_pte_attrs(pte_t pte)
 			    type);
 }
 
-u32 rust_helper_vmsync_pmd_attrs(pmd_t *pmdp)
-{
-	return vmsync_pte_attrs(pmd_pte(pmdp_get(pmdp)));
-}
 #elif defined(CONFIG_ARM64)
 /*
  * The MAIR index in AttrIndx: Normal (tagged or not) is write-back,
@@ -298,10 +302,65 @@ static u32 vmsync_pte_attrs(pte_t pte)
 			    !(val & PTE_NG), !(val & PTE_PXN), 0xf, type);
 }
 
-/* A block entry has the same attribute fields as a page entry. */
+#elif defined(CONFIG_ARM) && !defined(CONFIG_ARM_LPAE)
+/*
+ * The Linux PTE's L_PTE_MT_* memory type: WRITEALLOC or WRITEBACK is
+ * write-back, BUFFERABLE is what pgprot_writecombine() asks for, UNCACHED
+ * (strongly ordered) what pgprot_noncached() asks for.  Writable means
+ * L_PTE_RDONLY clear, executable L_PTE_XN clear.  Global is read from the
+ * hardware entry, which set_pte_at() writes PTE_HWTABLE_PTRS entries on
+ * from the Linux one: nG clear.
+ */
+static u32 vmsync_arm_attrs(pte_t pte, bool global)
+{
+	u32 type;
+
+	switch (pte_val(pte) & L_PTE_MT_MASK) {
+	case L_PTE_MT_WRITEALLOC:
+	case L_PTE_MT_WRITEBACK:
+		type = VMSYNC_MT_WB;
+		break;
+	case L_PTE_MT_BUFFERABLE:
+	case L_PTE_MT_DEV_WC:
+		type = VMSYNC_MT_WC;
+		break;
+	case L_PTE_MT_UNCACHED:
+	case L_PTE_MT_DEV_SHARED:
+	case L_PTE_MT_DEV_NONSHARED:
+		type = VMSYNC_MT_UC;
+		break;
+	default:
+		type = VMSYNC_MT_OTHER;
+	}
+	return vmsync_attrs(pte_present(pte), pte_write(pte), global,
+			    pte_exec(pte), 0xf, type);
+}
+
+/*
+ * A PTE value alone (PAGE_KERNEL's, for the expectation) has no hardware
+ * entry: set_pte_at() makes every entry above TASK_SIZE global.
+ */
+static u32 vmsync_pte_attrs(pte_t pte)
+{
+	return vmsync_arm_attrs(pte, true);
+}
+
+#define VMSYNC_PTE_ATTRS_AT
+u32 rust_helper_vmsync_pte_attrs(pte_t *ptep)
+{
+	pteval_t hw = pte_val(ptep_get(ptep + PTE_HWTABLE_PTRS));
+
+	return vmsync_arm_attrs(ptep_get(ptep), hw && !(hw & PTE_EXT_NG));
+}
+
+/*
+ * 32-bit ARM has no huge vmap, so a section is never a vmalloc-area leaf:
+ * only whether the entry is there is decoded.
+ */
 u32 rust_helper_vmsync_pmd_attrs(pmd_t *pmdp)
 {
-	return vmsync_pte_attrs(pmd_pte(pmdp_get(pmdp)));
+	return vmsync_attrs(!pmd_none(pmdp_get(pmdp)), false, false, false,
+			    VMSYNC_LEAF_PRESENT, VMSYNC_MT_UNKNOWN);
 }
 #else
 static u32 vmsync_pte_attrs(pte_t pte)
@@ -318,10 +377,20 @@ u32 rust_helper_vmsync_pmd_attrs(pmd_t *pmdp)
 }
 #endif
 
+#if defined(CONFIG_RISCV) || defined(CONFIG_ARM64)
+/* A PMD leaf (block) has the same attribute fields as a page entry. */
+u32 rust_helper_vmsync_pmd_attrs(pmd_t *pmdp)
+{
+	return vmsync_pte_attrs(pmd_pte(pmdp_get(pmdp)));
+}
+#endif
+
+#ifndef VMSYNC_PTE_ATTRS_AT
 u32 rust_helper_vmsync_pte_attrs(pte_t *ptep)
 {
 	return vmsync_pte_attrs(ptep_get(ptep));
 }
+#endif
 
 /* Not every architecture has PAGE_KERNEL_RO (RISC-V falls back to PAGE_KERNEL). */
 void rust_helper_vmsync_pte_wrprotect(pte_t *pte)

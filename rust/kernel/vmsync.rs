@@ -284,9 +284,9 @@ pub enum Prot {
 impl Prot {
     fn to_pgprot(self) -> bindings::pgprot_t {
         pgprot_from(match self {
-            Prot::Kernel => bindings::pgprot_kernel,
-            Prot::WriteCombine => bindings::pgprot_kernel_wc,
-            Prot::Uncached => bindings::pgprot_kernel_uc,
+            Prot::Kernel => bindings::page_kernel,
+            Prot::WriteCombine => bindings::page_kernel_wc,
+            Prot::Uncached => bindings::page_kernel_uc,
         })
     }
 }

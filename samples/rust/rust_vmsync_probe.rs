@@ -61,6 +61,8 @@ const ATTR_WRITE: u32 = 1 << 2;
 const ATTR_GLOBAL: u32 = 1 << 3;
 const ATTR_EXEC: u32 = 1 << 4;
 const ATTR_CACHE: u32 = 1 << 5;
+const FEAT_LAZY_SYNC: u32 = 1 << 0;
+const FEAT_HUGE_VMAP: u32 = 1 << 1;
 
 #[repr(C)]
 #[derive(Clone, Copy, Default)]
@@ -118,6 +120,8 @@ struct AuditArgs {
     first_bad: u64,
     steps: u32,
     shared: u32,
+    pid: u32,
+    pending: u32,
 }
 
 #[repr(C)]
@@ -178,6 +182,8 @@ struct InfoArgs {
     failed_reserve: u64,
     failed_bookkeeping: u64,
     failed_map: u64,
+    features: u32,
+    vmalloc_seq: u32,
 }
 
 #[repr(C)]
@@ -198,7 +204,8 @@ struct ResidueArgs {
 }
 
 // The uapi header's sizes: a field added on one side only changes them.
-const _: () = assert!(core::mem::size_of::<AuditArgs>() == 56);
+const _: () = assert!(core::mem::size_of::<InfoArgs>() == 88);
+const _: () = assert!(core::mem::size_of::<AuditArgs>() == 64);
 const _: () = assert!(core::mem::size_of::<ResidueArgs>() == 80);
 const _: () = assert!(core::mem::size_of::<BenchArgs>() == 696);
 
@@ -481,6 +488,7 @@ impl Inner {
 
     fn info(&mut self, a: &mut InfoArgs) -> Result {
         let st = ts::stats::get();
+        let seq = ts::vmalloc_seq();
         *a = InfoArgs {
             page_size: PAGE_SIZE as u64,
             pmd_size: kernel::vmsync::pmd_size() as u64,
@@ -493,6 +501,13 @@ impl Inner {
             failed_reserve: st.failed_reserve as u64,
             failed_bookkeeping: st.failed_bookkeeping as u64,
             failed_map: st.failed_map as u64,
+            features: if seq.is_some() { FEAT_LAZY_SYNC } else { 0 }
+                | if cfg!(CONFIG_HAVE_ARCH_HUGE_VMAP) {
+                    FEAT_HUGE_VMAP
+                } else {
+                    0
+                },
+            vmalloc_seq: seq.unwrap_or(0),
         };
         Ok(())
     }
@@ -702,11 +717,12 @@ impl Inner {
 
     fn audit(&mut self, a: &mut AuditArgs) -> Result {
         let (seed, kind, control) = (a.seed, a.kind, a.control);
+        let pid = i32::try_from(a.pid).map_err(|_| EINVAL)?;
         let valid = match kind {
             AUDIT_DATA => control == 0 || control == CONTROL_BYTE,
             AUDIT_ENTRIES => control == 0 || control == CONTROL_FRAME || control == CONTROL_PROT,
             _ => control == 0,
-        };
+        } && (pid == 0 || kind == AUDIT_SYNC);
         if !valid {
             return Err(EINVAL);
         }
@@ -718,16 +734,18 @@ impl Inner {
         a.attrs = 0;
         a.steps = 0;
         a.shared = 0;
+        a.pending = 0;
         match kind {
             AUDIT_DATA => audit_data(map, seed, control == CONTROL_BYTE, a)?,
             AUDIT_ENTRIES if control != 0 => entries_control(map, expect, control, a)?,
             AUDIT_ENTRIES => audit_entries(map, expect, a),
-            AUDIT_SYNC => match ts::audit_sync(map.range()) {
+            AUDIT_SYNC => match ts::audit_sync(map.range(), pid) {
                 Ok(s) => {
                     a.checked = s.roots as u32;
                     a.bad = s.stale as u64;
                     a.steps = s.steps.min(u32::MAX as usize) as u32;
                     a.shared = s.shared.min(u32::MAX as usize) as u32;
+                    a.pending = s.pending as u32;
                 }
                 Err(e) if e == EOPNOTSUPP => {
                     a.status = e.to_errno();
@@ -805,7 +823,7 @@ fn residue_of(range: &VaRange, tables_before: usize) -> ResidueArgs {
         pte_tables: r.pte_tables as u64,
         ..Default::default()
     };
-    match ts::audit_sync(range) {
+    match ts::audit_sync(range, 0) {
         Ok(s) => {
             a.sync_status = (s.stale != 0) as i32;
             a.sync_roots = s.roots as u32;

@@ -86,7 +86,7 @@ struct vmsync_commit {
 /* struct vmsync_audit.kind */
 #define VMSYNC_AUDIT_DATA	1	/* mapping <-> kmap / ioremap alias */
 #define VMSYNC_AUDIT_ENTRIES	2	/* every leaf: frame, flags, memory type */
-#define VMSYNC_AUDIT_SYNC	3	/* every pgd_list root has the PMDs */
+#define VMSYNC_AUDIT_SYNC	3	/* other roots have the PMDs (see @pid) */
 
 /*
  * struct vmsync_audit.control: negative controls.  The probe breaks what
@@ -130,6 +130,14 @@ struct vmsync_audit {
 	__u32 steps;		/* (out) SYNC: PMD-sized steps, all roots */
 	/* (out) SYNC: steps where a root reads init_mm's own PMD entry (shared tables) */
 	__u32 shared;
+	/* (in) SYNC: 0 for every root, else only the root of this process */
+	__u32 pid;
+	/*
+	 * (out) SYNC, 32-bit ARM: roots whose mm's vmalloc_seq lags init_mm's;
+	 * they copy the kernel's first-level entries at their next switch, so
+	 * their differences are not counted in @bad.
+	 */
+	__u32 pending;
 };
 
 /* The fill pattern: the byte VMSYNC_IOC_FILL writes at range offset @off. */
@@ -170,7 +178,20 @@ struct vmsync_info {
 	__u64 failed_reserve;	/* (out) VA reservations */
 	__u64 failed_bookkeeping; /* (out) chunk lists */
 	__u64 failed_map;	/* (out) page tables, in mm/vmalloc.c */
+	__u32 features;		/* (out) VMSYNC_FEAT_* */
+	/* (out) with VMSYNC_FEAT_LAZY_SYNC: init_mm.context.vmalloc_seq now */
+	__u32 vmalloc_seq;
 };
+
+/*
+ * struct vmsync_info.features.  LAZY_SYNC: the sync is ARM's lazy scheme,
+ * arch_sync_kernel_mappings() advances init_mm.context.vmalloc_seq and
+ * other mms copy the kernel's first-level entries when next switched to.
+ * HUGE_VMAP: the kernel can map PMD leaves in the vmalloc area
+ * (CONFIG_HAVE_ARCH_HUGE_VMAP).
+ */
+#define VMSYNC_FEAT_LAZY_SYNC	_BITUL(0)
+#define VMSYNC_FEAT_HUGE_VMAP	_BITUL(1)
 
 /*
  * What the kernel page tables hold now over a range: the range of @handle

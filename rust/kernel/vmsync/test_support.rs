@@ -468,31 +468,42 @@ pub struct SyncAudit {
     /// Steps among them where the root reaches the very PMD entry of the kernel page tables,
     /// through upper tables it shares with them (x86-64): those cannot disagree.
     pub shared: usize,
+    /// Roots whose `mm->context.vmalloc_seq` lags `init_mm`'s (32-bit ARM): they copy the kernel's
+    /// first-level entries when next switched to, so their steps that differ are not stale yet
+    /// and are not counted in [`SyncAudit::stale`].
+    pub pending: usize,
 }
 
-/// Most roots one audit compares, to bound the time spent under `pgd_lock`.
-#[cfg(CONFIG_X86)]
+/// Most roots one audit compares, to bound the time spent under a lock.
 const MAX_ROOTS: usize = 4096;
 
 /// Most bytes one audit compares per root.
 const MAX_AUDIT_BYTES: usize = 1 << 30;
 
-/// Checks that every process page-table root the architecture keeps (x86's `pgd_list`) has the
-/// same PMD-level entries as the kernel page tables over `range`. Where a root reaches the very
-/// entry of the kernel page tables, through upper tables it shares with them, the step is
-/// counted in [`SyncAudit::shared`]: there the audit cannot fail.
+/// Checks that the page-table roots of other address spaces have the same PMD-level entries as
+/// the kernel page tables over `range`: every root on x86's `pgd_list`, or on 32-bit ARM, whose
+/// sync is lazy, the root of every user process, counting those whose `vmalloc_seq` lags in
+/// [`SyncAudit::pending`] instead of [`SyncAudit::stale`]. With a `pid` other than 0, only that
+/// process's root. Where a root reaches the very entry of the kernel page tables, through upper
+/// tables it shares with them, the step is counted in [`SyncAudit::shared`]: there the audit
+/// cannot fail.
 ///
-/// Errors: `EOPNOTSUPP` where the architecture keeps no such list or needs no sync
-/// (`ARCH_PAGE_TABLE_SYNC_MASK` is zero), `E2BIG` for a range over 1 GiB or more than 4096
-/// roots. Takes `pgd_lock`; must not be called in atomic context.
-pub fn audit_sync(range: &VaRange) -> Result<SyncAudit> {
+/// Errors: `EOPNOTSUPP` where the architecture needs no sync (`ARCH_PAGE_TABLE_SYNC_MASK` is
+/// zero), `E2BIG` for a range over 1 GiB or more than 4096 roots, `EINVAL` for a negative `pid`,
+/// `ESRCH` if process `pid` has no address space. Takes `pgd_lock` or the RCU read lock and task
+/// locks; must not be called in atomic context.
+pub fn audit_sync(range: &VaRange, pid: i32) -> Result<SyncAudit> {
     if PgtblMask::arch_sync().is_empty() {
         return Err(EOPNOTSUPP);
     }
     if range.size() > MAX_AUDIT_BYTES {
         return Err(E2BIG);
     }
-    audit_roots(range)
+    match pid {
+        0 => audit_roots(range),
+        1.. => audit_processes(range, pid),
+        _ => Err(EINVAL),
+    }
 }
 
 #[cfg(CONFIG_X86)]
@@ -512,19 +523,7 @@ fn audit_roots(range: &VaRange) -> Result<SyncAudit> {
             }
             audit.roots += 1;
             let root = bindings::ptdesc_address_of_list(pos).cast::<bindings::pgd_t>();
-            let mut addr = range.start();
-            while addr < range.end() {
-                let next = step_end(addr, range.end());
-                let (t_at, theirs) = pmd_entry_of(bindings::pgd_offset_pgd(root, addr as _), addr);
-                let (o_at, ours) = pmd_entry_of(bindings::pgd_offset_k(addr as _), addr);
-                audit.steps += 1;
-                if t_at != 0 && t_at == o_at {
-                    audit.shared += 1;
-                } else if theirs != ours {
-                    audit.stale += 1;
-                }
-                addr = next;
-            }
+            audit.stale += compare_root(root, range, &mut audit);
             pos = (*pos).next;
         }
         bindings::spin_unlock(core::ptr::addr_of_mut!(bindings::pgd_lock));
@@ -532,9 +531,98 @@ fn audit_roots(range: &VaRange) -> Result<SyncAudit> {
     res.map(|()| audit)
 }
 
+/// Elsewhere (32-bit ARM) the architecture keeps no list of roots: every user process's.
 #[cfg(not(CONFIG_X86))]
-fn audit_roots(_range: &VaRange) -> Result<SyncAudit> {
-    Err(EOPNOTSUPP)
+fn audit_roots(range: &VaRange) -> Result<SyncAudit> {
+    audit_processes(range, 0)
+}
+
+/// [`audit_sync`] over the roots of user processes: all of them, or only `pid`'s.
+fn audit_processes(range: &VaRange, pid: i32) -> Result<SyncAudit> {
+    struct Ctx<'a> {
+        range: &'a VaRange,
+        audit: SyncAudit,
+    }
+
+    /// # Safety
+    ///
+    /// `ctx` is the `Ctx` below, `root` the valid root of a live mm.
+    unsafe extern "C" fn one(
+        ctx: *mut core::ffi::c_void,
+        root: *mut bindings::pgd_t,
+        lags: bool,
+    ) -> core::ffi::c_int {
+        // SAFETY: `ctx` is the exclusively borrowed `Ctx` passed below (function contract).
+        let ctx = unsafe { &mut *ctx.cast::<Ctx<'_>>() };
+        if ctx.audit.roots == MAX_ROOTS {
+            return E2BIG.to_errno();
+        }
+        ctx.audit.roots += 1;
+        // SAFETY: The task lock keeps the mm and its root (function contract); only the kernel
+        // part is read, over `range`, which is ours.
+        let differ = unsafe { compare_root(root, ctx.range, &mut ctx.audit) };
+        if lags {
+            ctx.audit.pending += 1;
+        } else {
+            ctx.audit.stale += differ;
+        }
+        0
+    }
+
+    let mut ctx = Ctx {
+        range,
+        audit: SyncAudit::default(),
+    };
+    // SAFETY: `one` only uses `ctx` during the call, and does not sleep.
+    let ret = unsafe {
+        bindings::vmsync_test_for_each_root(pid, Some(one), core::ptr::addr_of_mut!(ctx).cast())
+    };
+    to_result(ret)?;
+    if ret == 0 && pid != 0 {
+        return Err(ESRCH);
+    }
+    Ok(ctx.audit)
+}
+
+/// Compares the PMD-level entries reached from `root` with the kernel page tables' over `range`,
+/// adding the steps compared and those shared to `audit`; returns the steps that differ.
+///
+/// # Safety
+///
+/// `root` is a valid root whose tables over `range` are not freed during the call.
+unsafe fn compare_root(
+    root: *mut bindings::pgd_t,
+    range: &VaRange,
+    audit: &mut SyncAudit,
+) -> usize {
+    let mut differ = 0;
+    let mut addr = range.start();
+    while addr < range.end() {
+        let next = step_end(addr, range.end());
+        // SAFETY: Function contract; `range` is ours, so the kernel's tables over it stay.
+        let ((t_at, theirs), (o_at, ours)) = unsafe {
+            (
+                pmd_entry_of(bindings::pgd_offset_pgd(root, addr as _), addr),
+                pmd_entry_of(bindings::pgd_offset_k(addr as _), addr),
+            )
+        };
+        audit.steps += 1;
+        if t_at != 0 && t_at == o_at {
+            audit.shared += 1;
+        } else if theirs != ours {
+            differ += 1;
+        }
+        addr = next;
+    }
+    differ
+}
+
+/// `init_mm.context.vmalloc_seq` (32-bit ARM without LPAE), which `arch_sync_kernel_mappings()`
+/// advances; `None` on architectures without that lazy scheme.
+pub fn vmalloc_seq() -> Option<u32> {
+    let mut seq = 0;
+    // SAFETY: Reads a counter into `seq`.
+    (unsafe { bindings::vmsync_test_vmalloc_seq(&mut seq) } == 0).then_some(seq)
 }
 
 /// The raw PMD entry for `addr` below `pgd` (`Ok(None)` if an upper level is empty, `Err(())` at
@@ -545,7 +633,6 @@ fn audit_roots(_range: &VaRange) -> Result<SyncAudit> {
 /// # Safety
 ///
 /// As for [`walk_to_pmd`].
-#[cfg(CONFIG_X86)]
 unsafe fn pmd_entry_of(
     pgd: *mut bindings::pgd_t,
     addr: usize,

@@ -102,6 +102,17 @@ static int audit(int fd, __u32 handle, __u32 kind, __u64 seed,
 	return audit_seed_ctl(fd, handle, kind, seed, 0, out);
 }
 
+/* SYNC audit of the root of process @pid only. */
+static int audit_pid(int fd, __u32 handle, pid_t pid, struct vmsync_audit *out)
+{
+	struct vmsync_audit a = { .handle = handle, .kind = VMSYNC_AUDIT_SYNC,
+				  .pid = pid };
+	int ret = ioctl(fd, VMSYNC_IOC_AUDIT, &a);
+
+	*out = a;
+	return ret ? -errno : 0;
+}
+
 /* A negative control of audit @kind: see VMSYNC_CONTROL_*. */
 static int audit_ctl(int fd, __u32 handle, __u32 kind, __u32 control,
 		     struct vmsync_audit *out)
@@ -186,6 +197,39 @@ static pid_t fork_waiter(int fd, const int pipefd[2])
 		_exit(0);
 	}
 	return pid;
+}
+
+/*
+ * A process that runs once for every byte written to @to[1]: it reads it
+ * and answers with one on @from[1], until @to is closed.  Each answer shows
+ * that it was scheduled, so switched to its own mm, after the byte was
+ * sent.  The child's pid, or -1.
+ */
+static pid_t fork_pinger(int fd, const int to[2], const int from[2])
+{
+	pid_t pid = fork();
+	char ch;
+
+	if (pid == 0) {
+		close(fd);
+		close(to[1]);
+		close(from[0]);
+		while (read(to[0], &ch, 1) == 1)
+			if (write(from[1], &ch, 1) != 1)
+				_exit(1);
+		_exit(0);
+	}
+	return pid;
+}
+
+/* Lets the pinger of fork_pinger() run once; 0 or -errno. */
+static int ping(const int to[2], const int from[2])
+{
+	char ch = 'p';
+
+	if (write(to[1], &ch, 1) != 1 || read(from[0], &ch, 1) != 1)
+		return -EIO;
+	return 0;
 }
 
 /*
@@ -1032,6 +1076,17 @@ static const char *flush_function(void)
 	return name;
 }
 
+/*
+ * The flush's two arguments, for the kprobe event: $argN where the kernel
+ * has HAVE_FUNCTION_ARG_ACCESS_API, which 32-bit ARM does not, so there
+ * the registers AAPCS passes them in, 32 bits wide.
+ */
+#ifdef __arm__
+#define FLUSH_ARGS "start=%r0:x32 end=%r1:x32"
+#else
+#define FLUSH_ARGS "start=$arg1:x64 end=$arg2:x64"
+#endif
+
 /* Eager commits hit flush_tlb_kernel_range() once, for the exact span. */
 static int kprobe_setup(void)
 {
@@ -1039,8 +1094,7 @@ static int kprobe_setup(void)
 
 	if (!f)
 		return -errno;
-	fprintf(f, "p:vmsync/flush %s %s\n", flush_function(),
-		"start=$arg1:x64 end=$arg2:x64");
+	fprintf(f, "p:vmsync/flush %s %s\n", flush_function(), FLUSH_ARGS);
 	if (fclose(f))
 		return -errno;
 	f = fopen(TRACEFS "/events/vmsync/flush/enable", "w");
@@ -1338,6 +1392,9 @@ TEST_F(vmsync, sync_pgd_list)
 	/* Decided before any EXPECT: a SKIP would hide an earlier failure. */
 	if (a.status == -EOPNOTSUPP)
 		SKIP(return, "ARCH_PAGE_TABLE_SYNC_MASK is 0 or no pgd_list: n/a");
+	if (self->info.features & VMSYNC_FEAT_LAZY_SYNC)
+		SKIP(return,
+		     "lazy sync: roots that lag copy at their next switch (sync_lazy_seq checks that)");
 	if (a.steps && a.shared == a.steps)
 		SKIP(return,
 		     "every pgd_list root reads init_mm's own PMD entries: the audit cannot fail");
@@ -1374,6 +1431,158 @@ TEST_F(vmsync, sync_negative_control)
 	EXPECT_EQ(0U, cm.synced);
 	EXPECT_EQ(1, a.status) TH_LOG("the sync audit did not notice a skipped sync");
 	EXPECT_GT(a.bad, 0U);
+}
+
+/*
+ * 32-bit ARM's lazy sync, seen from a process forked before the mapping:
+ * maps a range whose PMD entries were empty (@flags: 0 or
+ * VMSYNC_COMMIT_SKIP_SYNC), and audits that process's root before and after
+ * it is next scheduled, with init_mm's vmalloc_seq before and after the
+ * commit.  Both run on CPU 0 only: a CPU left idle with the child's mm
+ * would copy for it (enter_lazy_tlb() checks the count too), so the child
+ * must not have a CPU of its own.  Tries again (up to 3 times) while
+ * someone else's sync advanced the count during the run, which would copy
+ * our entries too (or make the child lag again); 1 if every try saw that,
+ * 0 or -errno otherwise.
+ */
+static int lazy_sync_run(int fd, __u64 pmd_size, __u32 flags,
+			 struct vmsync_commit *cm, __u32 seq[2],
+			 struct vmsync_audit *before, struct vmsync_audit *after)
+{
+	__u64 size = 2 * pmd_size;
+	struct vmsync_chunk c[] = { pages(0, PG), pages(size - PG, PG) };
+	int to[2], from[2], ret = 1, tries;
+	cpu_set_t cpu0;
+	pid_t child;
+
+	CPU_ZERO(&cpu0);
+	CPU_SET(0, &cpu0);
+	if (sched_setaffinity(0, sizeof(cpu0), &cpu0))
+		return -errno;
+	for (tries = 0; ret == 1 && tries < 3; tries++) {
+		struct vmsync_map m = {};
+		__u32 last = 0;
+
+		if (pipe(to))
+			return -errno;
+		if (pipe(from)) {
+			ret = -errno;
+			close(to[0]);
+			close(to[1]);
+			return ret;
+		}
+		child = fork_pinger(fd, to, from);
+		close(to[0]);
+		close(from[1]);
+		ret = child < 0 ? -errno : 0;
+		seq[0] = info_now(fd).vmalloc_seq;
+		/* The child has run since the fork and since seq[0]. */
+		if (!ret)
+			ret = ping(to, from);
+		if (!ret) {
+			m.handle = kept_range(fd, size, true);
+			ret = m.handle ? 0 : -ENOSPC;
+		}
+		if (!ret) {
+			ret = map_chunks(fd, 0, VMSYNC_MAP_REUSE, c, 2, &m);
+			if (!ret)
+				ret = commit(fd, m.handle, flags, cm);
+			seq[1] = info_now(fd).vmalloc_seq;
+			if (!ret)
+				ret = audit_pid(fd, m.handle, child, before);
+			if (!ret)
+				ret = ping(to, from);
+			if (!ret)
+				ret = audit_pid(fd, m.handle, child, after);
+			last = info_now(fd).vmalloc_seq;
+			/* Someone else's sync ran: the child copied for it. */
+			if (!ret && last != (flags ? seq[0] : seq[1]))
+				ret = 1;
+		}
+		if (m.handle && unmap(fd, m.handle, 0) && !ret)
+			ret = -EIO;
+		close(to[1]);
+		close(from[0]);
+		if (child > 0 && waitpid(child, NULL, 0) != child && !ret)
+			ret = -ECHILD;
+	}
+	return ret;
+}
+
+/*
+ * lazy_sync_run() for a test, with @flags; the log shows what it saw.  A
+ * SKIP where the kernel has no lazy sync.
+ */
+static void lazy_sync_test(struct __test_metadata *_metadata, int fd,
+			   const struct vmsync_info *info, __u32 flags,
+			   struct vmsync_commit *cm, __u32 seq[2],
+			   struct vmsync_audit *before,
+			   struct vmsync_audit *after)
+{
+	int ret;
+
+	if (!(info->features & VMSYNC_FEAT_LAZY_SYNC))
+		SKIP(return, "no lazy sync (only 32-bit ARM without LPAE has one)");
+	if (flags && !info->test_controls)
+		SKIP(return, "CONFIG_RUST_VMSYNC_TEST_CONTROLS is off");
+	ret = lazy_sync_run(fd, info->pmd_size, flags, cm, seq, before, after);
+	ASSERT_EQ(0, ret) TH_LOG("%s", ret == 1 ?
+				 "another sync advanced vmalloc_seq in each of 3 tries" : "");
+	TH_LOG("mask %#x synced %u, vmalloc_seq %u -> %u", cm->mask, cm->synced,
+	       seq[0], seq[1]);
+	TH_LOG("child before its switch: %u pending; after: %u pending, %llu of %u steps stale",
+	       before->pending, after->pending, (unsigned long long)after->bad,
+	       after->steps);
+}
+
+/*
+ * ARM (no LPAE): the commit's sync advances init_mm's vmalloc_seq, which
+ * leaves a process forked before the mapping behind (its count lags), and
+ * once that process has been scheduled its first-level entries equal
+ * init_mm's over the whole range.
+ */
+TEST_F(vmsync, sync_lazy_seq)
+{
+	struct vmsync_audit before = {}, after = {};
+	struct vmsync_commit cm = {};
+	__u32 seq[2] = {};
+
+	lazy_sync_test(_metadata, self->fd, &self->info, 0, &cm, seq, &before,
+		       &after);
+	if (_metadata->exit_code)
+		return;
+	EXPECT_TRUE(!!(cm.mask & cm.sync_mask));
+	EXPECT_EQ(1U, cm.synced);
+	EXPECT_GT((__s32)(seq[1] - seq[0]), 0) TH_LOG("the sync did not advance vmalloc_seq");
+	EXPECT_EQ(1U, before.checked);
+	EXPECT_EQ(1U, before.pending) TH_LOG("the child did not lag before its switch");
+	EXPECT_EQ(1U, after.checked);
+	EXPECT_EQ(0U, after.pending) TH_LOG("the child still lags after it ran");
+	EXPECT_EQ(0, after.status);
+	EXPECT_EQ(0U, after.bad);
+	EXPECT_EQ(2U, after.steps);
+}
+
+/*
+ * Negative control: a commit that skips the sync leaves vmalloc_seq where
+ * it was, so the child does not copy, and after it has been scheduled its
+ * first-level entries still differ from init_mm's.
+ */
+TEST_F(vmsync, sync_lazy_seq_negative_control)
+{
+	struct vmsync_audit before = {}, after = {};
+	struct vmsync_commit cm = {};
+	__u32 seq[2] = {};
+
+	lazy_sync_test(_metadata, self->fd, &self->info, VMSYNC_COMMIT_SKIP_SYNC,
+		       &cm, seq, &before, &after);
+	if (_metadata->exit_code)
+		return;
+	EXPECT_EQ(0U, cm.synced);
+	EXPECT_EQ(seq[0], seq[1]);
+	EXPECT_EQ(0U, after.pending);
+	EXPECT_EQ(1, after.status) TH_LOG("the audit did not see the child's stale entries");
+	EXPECT_GT(after.bad, 0U);
 }
 
 /*
@@ -1576,6 +1785,8 @@ TEST_F(vmsync, bar_pmd_leaf)
 		SKIP(return, "no 8 MiB ivshmem BAR");
 	if (pmd != (2UL << 20))
 		SKIP(return, "PMD size %#llx is not 2 MiB", (unsigned long long)pmd);
+	if (!(self->info.features & VMSYNC_FEAT_HUGE_VMAP))
+		SKIP(return, "no PMD leaves in the vmalloc area (HAVE_ARCH_HUGE_VMAP)");
 	/* In a range where a leaf can be made (see leaf_range()). */
 	m.handle = leaf_range(self->fd, 2 * pmd);
 	ASSERT_NE(0U, m.handle);
@@ -1662,6 +1873,8 @@ TEST_F(vmsync, pmd_leaf_unmap_resync)
 		SKIP(return, "no 8 MiB ivshmem BAR");
 	if (pmd != (2UL << 20))
 		SKIP(return, "PMD size %#llx is not 2 MiB", (unsigned long long)pmd);
+	if (!(self->info.features & VMSYNC_FEAT_HUGE_VMAP))
+		SKIP(return, "no PMD leaves in the vmalloc area (HAVE_ARCH_HUGE_VMAP)");
 	/* Its root stays on pgd_list for the whole test. */
 	ASSERT_EQ(0, pipe(pipefd));
 	child = fork_waiter(self->fd, pipefd);
