@@ -156,8 +156,8 @@ static bool vmsync_mm_lags(struct mm_struct *mm)
 }
 
 /* @fn on @p's root, under its task lock; 1 if @p has an mm, or @fn's error. */
-static int vmsync_visit_root(struct task_struct *p,
-			     int (*fn)(void *, pgd_t *, bool), void *ctx)
+static int vmsync_visit_root(struct task_struct *p, void *ctx,
+			     int (*fn)(void *, pgd_t *, bool))
 {
 	int ret = 0;
 
@@ -176,8 +176,8 @@ static int vmsync_visit_root(struct task_struct *p,
  * under it): @fn must not sleep.  Stops at a negative return of @fn and
  * returns it; else the number of roots visited.
  */
-int vmsync_test_for_each_root(pid_t pid, int (*fn)(void *, pgd_t *, bool),
-			      void *ctx)
+int vmsync_test_for_each_root(pid_t pid, void *ctx,
+			      int (*fn)(void *, pgd_t *, bool))
 {
 	struct task_struct *p;
 	int n = 0, ret = 0;
@@ -186,11 +186,11 @@ int vmsync_test_for_each_root(pid_t pid, int (*fn)(void *, pgd_t *, bool),
 	if (pid) {
 		p = pid_task(find_vpid(pid), PIDTYPE_PID);
 		if (p)
-			ret = vmsync_visit_root(p, fn, ctx);
+			ret = vmsync_visit_root(p, ctx, fn);
 		n = ret;
 	} else {
 		for_each_process(p) {
-			ret = vmsync_visit_root(p, fn, ctx);
+			ret = vmsync_visit_root(p, ctx, fn);
 			if (ret < 0)
 				break;
 			n += ret;
