@@ -176,8 +176,8 @@ static int vmsync_visit_root(struct task_struct *p, void *ctx,
  * under it): @fn must not sleep.  Stops at a negative return of @fn and
  * returns it; else the number of roots visited.
  */
-int vmsync_test_for_each_root(pid_t pid, void *ctx,
-			      int (*fn)(void *, pgd_t *, bool))
+int vmsync_test_visit_roots(pid_t pid, void *ctx,
+			    int (*fn)(void *, pgd_t *, bool))
 {
 	struct task_struct *p;
 	int n = 0, ret = 0;

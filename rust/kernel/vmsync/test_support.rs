@@ -575,7 +575,7 @@ fn audit_processes(range: &VaRange, pid: i32) -> Result<SyncAudit> {
     };
     // SAFETY: `one` only uses `ctx` during the call, and does not sleep.
     let ret = unsafe {
-        bindings::vmsync_test_for_each_root(pid, core::ptr::addr_of_mut!(ctx).cast(), Some(one))
+        bindings::vmsync_test_visit_roots(pid, core::ptr::addr_of_mut!(ctx).cast(), Some(one))
     };
     to_result(ret)?;
     if ret == 0 && pid != 0 {
