@@ -109,22 +109,19 @@ done
 debug=0
 case "$arch" in *-debug) debug=1 ;; esac
 ksft_run="cd /kselftest && ${targs:+KSELFTEST_VMSYNC_SH_ARGS=\"${targs# }\" }./run_kselftest.sh"
-direct=1
-[ "$ksft" = 1 ] && direct=0
 {
 	[ "$debug" = 1 ] && echo "run kmemleak_clear /bin/vmsync_kmemleak clear"
 	[ "$ksft" = 1 ] && echo "shell kselftest_no_probe $ksft_run"
 	echo "insmod probe_load /lib/modules/rust_vmsync_probe.ko"
 	[ "${VMSYNC_REPORT:-0}" = 1 ] && echo "run report /bin/vmsync_report"
-	if [ "$direct" = 1 ]; then
-		echo "run vmsync_test /bin/vmsync_test$targs"
-	else
+	if [ "$ksft" = 1 ]; then
 		echo "shell kselftest $ksft_run"
+	else
+		echo "run vmsync_test /bin/vmsync_test$targs"
 	fi
 	# After the selftests: it leaves page tables all over the vmalloc area.
 	[ -n "${VMSYNC_TESTS:-}" ] ||
 		echo "run test_vmalloc /bin/vmsync_test_vmalloc /lib/modules/test_vmalloc.ko run_test_mask=$tv_mask test_loop_count=2000 nr_threads=1"
-	[ "$ksft$direct" = 11 ] && echo "shell kselftest $ksft_run"
 	echo "rmmod probe_unload rust_vmsync_probe"
 	echo "run vmalloc_leftover /bin/vmsync_leftover"
 	echo "run vmalloc_leftover_control /bin/vmsync_leftover --control"
