@@ -98,22 +98,21 @@ fi
 # against its symbols.  Only linked, never loaded: its C signature need
 # not be the libcall's register convention.
 mkdir -p "$work/libgcc_div"
-cat >"$work/libgcc_div/libgcc_div.c" <<'EOC'
+cat >"$work/libgcc_div/libgcc_div.c" <<EOC
 // SPDX-License-Identifier: GPL-2.0
 #include <linux/export.h>
 #include <linux/math64.h>
 #include <linux/module.h>
 
-u64 LIBCALL(u64 n, u64 d);
-u64 LIBCALL(u64 n, u64 d)
+u64 $udiv(u64 n, u64 d);
+u64 $udiv(u64 n, u64 d)
 {
 	return div64_u64(n, d);
 }
-EXPORT_SYMBOL(LIBCALL);
-MODULE_DESCRIPTION("64-bit division link check: an exported LIBCALL");
+EXPORT_SYMBOL($udiv);
+MODULE_DESCRIPTION("64-bit division link check: an exported $udiv");
 MODULE_LICENSE("GPL");
 EOC
-sed -i "s/LIBCALL/$udiv/g" "$work/libgcc_div/libgcc_div.c"
 echo "obj-m := libgcc_div.o" >"$work/libgcc_div/Kbuild"
 if make -C "$BUILD" M="$work/libgcc_div" ARCH="$KARCH" LLVM="$LLVM_SUFFIX" modules \
 	>"$work/libgcc_div.log" 2>&1 &&
